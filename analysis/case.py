@@ -1,0 +1,207 @@
+"""The case: which account and mail hosts are under test, which addresses are the phone, and when.
+
+Read from a TOML case file (see README) and overridden by command-line flags. The canary password is
+read from an environment variable named in the file and never stored or printed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from analysis.errors import CaseError
+from analysis.redact import Redactor
+
+
+@dataclass(frozen=True, slots=True)
+class MailHost:
+    host: str  # a name (lower case, no trailing dot) or an IP address
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> MailHost:
+        text = text.strip()
+        if not text:
+            raise CaseError("mail host: empty value")
+        host, port = text, None
+        if text.startswith("["):  # [2001:db8::1]:993
+            close = text.find("]")
+            if close < 0:
+                raise CaseError(f"mail host {text!r}: missing ']'")
+            host, rest = text[1:close], text[close + 1 :]
+            if rest.startswith(":"):
+                port = _port(text, rest[1:])
+        elif text.count(":") == 1:
+            host, p = text.split(":")
+            port = _port(text, p)
+        host = host.rstrip(".").lower()
+        if not host:
+            raise CaseError(f"mail host {text!r}: no host name")
+        return cls(host, port)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}" if self.port else self.host
+
+
+def _port(text: str, value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise CaseError(f"mail host {text!r}: port must be 1-65535")
+    return int(value)
+
+
+def _ip(value: str, what: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise CaseError(f"{what}: {value!r} is not an IP address") from None
+
+
+def _time(value, what: str) -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise CaseError(f"{what}: {value!r} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        raise CaseError(f"{what}: {value!r} needs a UTC offset (e.g. +02:00)")
+    return dt
+
+
+@dataclass
+class Case:
+    account_address: str = ""
+    username: str = ""
+    canary_env: str = ""
+    mail_hosts: list[MailHost] = field(default_factory=list)
+    mail_addresses: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    account_added: datetime | None = None
+    app_removed: datetime | None = None
+    path: str | None = None
+    _canary: str | None = field(default=None, repr=False)
+
+    @property
+    def canary(self) -> str | None:
+        """The test password (from the environment); never write it anywhere."""
+        return self._canary
+
+    def set_canary(self, value: str | None) -> None:
+        self._canary = value or None
+
+    @property
+    def accounts(self) -> list[str]:
+        """Names the test account logs in with (username and address, lower case)."""
+        return [a.lower() for a in (self.username, self.account_address) if a]
+
+    def redactor(self) -> Redactor:
+        r = Redactor()
+        r.add(self.canary)
+        return r
+
+    def mail_host_names(self) -> set[str]:
+        return {h.host for h in self.mail_hosts if not _is_ip(h.host)}
+
+    def mail_host_ips(self) -> set[str]:
+        ips = {h.host for h in self.mail_hosts if _is_ip(h.host)}
+        return ips | set(self.mail_addresses)
+
+    def override(
+        self,
+        mail_hosts: list[str] | None = None,
+        mail_ips: list[str] | None = None,
+        devices: list[str] | None = None,
+        account: str | None = None,
+    ) -> Case:
+        """Command-line flags replace the case file's values for the same setting."""
+        if mail_hosts:
+            self.mail_hosts = [MailHost.parse(h) for h in mail_hosts]
+        if mail_ips:
+            self.mail_addresses = [_ip(a, "--mail-ip") for a in mail_ips]
+        if devices:
+            self.devices = [_ip(a, "--device") for a in devices]
+        if account:
+            if "@" in account:
+                self.account_address = account
+            else:
+                self.username = account
+        return self
+
+    def to_json(self) -> dict:
+        """The case as the report records it; the canary only as 'set' or not."""
+        return {
+            "path": self.path,
+            "account": {"address": self.account_address, "username": self.username},
+            "canary": {"env": self.canary_env, "set": self.canary is not None},
+            "mail": {"hosts": [str(h) for h in self.mail_hosts], "addresses": list(self.mail_addresses)},
+            "device": {"addresses": list(self.devices)},
+            "timeline": {
+                "account_added": self.account_added.isoformat() if self.account_added else None,
+                "app_removed": self.app_removed.isoformat() if self.app_removed else None,
+            },
+        }
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _strings(value, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CaseError(f"{what}: expected a list of strings")
+    return value
+
+
+def load_case(path: str | None, environ: dict | None = None) -> Case:
+    """Read a case file; ``None`` gives an empty case to be filled by flags."""
+    env = os.environ if environ is None else environ
+    if path is None:
+        return Case()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot read case file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(f"{path}: invalid TOML: {exc}") from None
+    known = {"account", "mail", "device", "timeline"}
+    unknown = set(data) - known
+    if unknown:
+        raise CaseError(f"{path}: unknown section(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    try:
+        account = data.get("account", {})
+        mail = data.get("mail", {})
+        device = data.get("device", {})
+        timeline = data.get("timeline", {})
+        case = Case(
+            account_address=str(account.get("address", "")),
+            username=str(account.get("username", "")),
+            canary_env=str(account.get("canary_env", "")),
+            mail_hosts=[MailHost.parse(h) for h in _strings(mail.get("hosts"), "mail.hosts")],
+            mail_addresses=[_ip(a, "mail.addresses") for a in _strings(mail.get("addresses"), "mail.addresses")],
+            devices=[_ip(a, "device.addresses") for a in _strings(device.get("addresses"), "device.addresses")],
+            account_added=_time(timeline["account_added"], "timeline.account_added")
+            if "account_added" in timeline
+            else None,
+            app_removed=_time(timeline["app_removed"], "timeline.app_removed") if "app_removed" in timeline else None,
+            path=path,
+        )
+    except CaseError as exc:
+        raise CaseError(f"{path}: {exc}") from None
+    except AttributeError:
+        raise CaseError(f"{path}: [account], [mail], [device] and [timeline] must be tables") from None
+    if case.canary_env:
+        case.set_canary(env.get(case.canary_env))
+    return case

@@ -1,0 +1,254 @@
+"""The records every stage of the pipeline shares.
+
+source (pcap | mitmproxy | live addon | server logs) -> Flow records -> classify -> verdict -> report.
+Field names follow ../shared/CONTRACTS.md; JSON shapes are produced by ``to_json`` methods so
+the report code never guesses at attribute names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+CATEGORIES = (
+    "mail-host",
+    "mail-relay",
+    "other-mail",
+    "auth",
+    "telemetry",
+    "crash-report",
+    "diagnostics",
+    "push",
+    "cdn",
+    "ads-analytics",
+    "platform",
+    "name-resolution",
+    "unknown",
+)
+
+APP_PROTOCOLS = (
+    "imap", "imaps", "pop3", "pop3s", "smtp", "submission", "smtps",
+    "tls", "quic", "dns", "http", "other",
+)
+RECEIVE_PROTOCOLS = frozenset({"imap", "imaps", "pop3", "pop3s"})
+SEND_PROTOCOLS = frozenset({"smtp", "submission", "smtps"})
+MAIL_PROTOCOLS = RECEIVE_PROTOCOLS | SEND_PROTOCOLS
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """Epoch seconds -> ISO 8601 UTC with microseconds (``2020-08-28T09:07:56.123456Z``)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class Endpoint:
+    ip: str
+    port: int
+
+    def to_json(self) -> dict:
+        return {"ip": self.ip, "port": self.port}
+
+
+@dataclass(slots=True)
+class Names:
+    """Names seen for a flow's server, each list in first-seen order without duplicates."""
+
+    sni: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    http_host: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, name: str) -> None:
+        bucket: list[str] = getattr(self, kind)
+        if name and name not in bucket and len(bucket) < 64:
+            bucket.append(name)
+
+    def all(self) -> list[tuple[str, str]]:
+        """(source, name) pairs, strongest evidence first: SNI, HTTP Host, then DNS."""
+        return [("sni", n) for n in self.sni] + [("http_host", n) for n in self.http_host] + [
+            ("dns", n) for n in self.dns
+        ]
+
+    def to_json(self) -> dict:
+        return {"sni": list(self.sni), "dns": list(self.dns), "http_host": list(self.http_host)}
+
+
+@dataclass(slots=True)
+class Evidence:
+    """Why a flow got its category: the rule that decided and the name or address it matched."""
+
+    rule: str  # e.g. "mail-host:name", "catalog:exact", "catalog:suffix", "catalog:cidr", "fallback:port"
+    matched: str  # the name, address or port that matched
+    source: str  # "sni" | "dns" | "http_host" | "address" | "port" | "protocol"
+    entry: str | None = None  # catalog entry id
+    catalog_source: str | None = None  # where the catalog fact comes from
+
+    def to_json(self) -> dict:
+        return {
+            "rule": self.rule,
+            "matched": self.matched,
+            "source": self.source,
+            "entry": self.entry,
+            "catalog_source": self.catalog_source,
+        }
+
+
+@dataclass(slots=True)
+class Flow:
+    """One TCP connection or one UDP conversation, counted as Wireshark's conversation table does."""
+
+    id: int
+    transport: str  # "tcp" | "udp"
+    client: Endpoint
+    server: Endpoint
+    packets: int = 0
+    bytes: int = 0
+    c2s_packets: int = 0
+    c2s_bytes: int = 0
+    s2c_packets: int = 0
+    s2c_bytes: int = 0
+    first_frame: int = 0
+    last_frame: int = 0
+    first_seen: float | None = None  # epoch seconds
+    last_seen: float | None = None
+    server_by: str = ""  # tcp-syn | tcp-synack | port-heuristic | first-packet-dst | proxy
+    names: Names = field(default_factory=Names)
+    app_protocol: str = "other"
+    starttls: bool = False
+    alpn: list[str] = field(default_factory=list)
+    auth_mechanisms: list[str] = field(default_factory=list)  # SASL mechanisms the client used
+    cleartext_credentials: bool = False  # a password crossed the wire unencrypted
+    credential_frames: list[int] = field(default_factory=list)
+    category: str = "unknown"
+    owner: str = ""
+    evidence: Evidence | None = None
+    source: str = "pcap"  # pcap | mitm | live
+    input_index: int = 0  # which entry of Report.inputs it came from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        if self.first_seen is None or self.last_seen is None:
+            return 0.0
+        return self.last_seen - self.first_seen
+
+    def wireshark_filter(self) -> str:
+        """A display filter that shows exactly this conversation in Wireshark."""
+        fam = "ipv6" if ":" in self.client.ip else "ip"
+        t = self.transport
+        return (
+            f"{fam}.addr=={self.client.ip} && {fam}.addr=={self.server.ip} && "
+            f"{t}.port=={self.client.port} && {t}.port=={self.server.port}"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "transport": self.transport,
+            "client": self.client.to_json(),
+            "server": self.server.to_json(),
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "c2s": {"packets": self.c2s_packets, "bytes": self.c2s_bytes},
+            "s2c": {"packets": self.s2c_packets, "bytes": self.s2c_bytes},
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "first_seen": iso_utc(self.first_seen),
+            "last_seen": iso_utc(self.last_seen),
+            "duration": round(self.duration, 6),
+            "names": self.names.to_json(),
+            "app_protocol": self.app_protocol,
+            "starttls": self.starttls,
+            "alpn": list(self.alpn),
+            "auth_mechanisms": list(self.auth_mechanisms),
+            "cleartext_credentials": self.cleartext_credentials,
+            "category": self.category,
+            "owner": self.owner,
+            "evidence": self.evidence.to_json() if self.evidence else None,
+            "wireshark_filter": self.wireshark_filter(),
+            "source": self.source,
+            "input": self.input_index,
+        }
+
+
+@dataclass(slots=True)
+class DnsEntry:
+    """One DNS query name with everything learned about it."""
+
+    query: str
+    types: list[str] = field(default_factory=list)  # "A", "AAAA", "HTTPS", ...
+    answers: list[str] = field(default_factory=list)  # addresses and CNAME targets
+    first_frame: int = 0
+    client: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "types": list(self.types),
+            "answers": list(self.answers),
+            "first_frame": self.first_frame,
+            "client": self.client,
+        }
+
+
+@dataclass(slots=True)
+class InputInfo:
+    """One input file and how far it could be read."""
+
+    path: str
+    sha256: str = ""
+    format: str = ""  # pcap | pcapng | mitm | log
+    packets: int = 0
+    complete: bool = True
+    warnings: list[str] = field(default_factory=list)
+    error_offset: int | None = None  # byte offset of the damage, when incomplete
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "format": self.format,
+            "packets": self.packets,
+            "complete": self.complete,
+            "warnings": list(self.warnings),
+            "error_offset": self.error_offset,
+        }
+
+
+@dataclass(slots=True)
+class Finding:
+    kind: str  # mail-host-not-contacted | mail-relay | telemetry | credential-leak | third-party-login | ...
+    severity: str  # info | low | medium | high
+    message: str
+    flows: list[int] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    wireshark_filter: str = ""
+    log_lines: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "flows": list(self.flows),
+            "frames": list(self.frames),
+            "wireshark_filter": self.wireshark_filter,
+            "log_lines": list(self.log_lines),
+            "details": self.details,
+        }
+
+
+@dataclass(slots=True)
+class Capture:
+    """What a source produced: flows and DNS entries of one or more inputs, before classification."""
+
+    inputs: list[InputInfo] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+    dns: list[DnsEntry] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # source-level findings (e.g. canary hits in the addon)
+
+    @property
+    def complete(self) -> bool:
+        return all(i.complete for i in self.inputs)

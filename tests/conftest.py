@@ -1,0 +1,40 @@
+"""Shared test helpers: where ../shared is, and tools that must exist under CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SHARED_CAPTURES = SHARED / "captures"
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; skip when missing on a user's machine, fail under CI (MAILDETOUR_REQUIRE_TOOLS=1)."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if path:
+        return path
+    if os.environ.get("MAILDETOUR_REQUIRE_TOOLS"):
+        pytest.fail(f"{name} is required under CI (MAILDETOUR_REQUIRE_TOOLS=1) but is not installed")
+    pytest.skip(f"{name} not installed")
+
+
+@pytest.fixture
+def shared_captures() -> Path:
+    if not SHARED_CAPTURES.is_dir():
+        pytest.skip("../shared/captures is absent")
+    return SHARED_CAPTURES
+
+
+def all_shared_captures() -> list[Path]:
+    """Every capture with a truth file in ../shared/captures (empty when absent)."""
+    if not SHARED_CAPTURES.is_dir():
+        return []
+    return sorted(Path(str(p)[: -len(".truth.json")])
+                  for p in SHARED_CAPTURES.rglob("*.truth.json"))
