@@ -28,7 +28,8 @@ test: venv
 	$(PY) -m pytest -q
 
 bench: venv
-	$(PY) -m bench.run
+	$(PY) -m bench.capture
+	$(PY) -m bench.proxy
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""The mitmproxy addon lives in maildetour.py (mitmdump -s addons/maildetour.py)."""

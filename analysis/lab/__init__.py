@@ -1,0 +1,1 @@
+"""The lab: real servers on loopback, scripted apps, real captures."""

@@ -1,0 +1,1 @@
+"""Reports from the one JSON structure: JSON, Markdown, HTML, CSV."""

@@ -1,0 +1,1 @@
+"""Sources other than pcap/pcapng: mitmproxy flow files and live mitmproxy flows."""
