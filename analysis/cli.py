@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from analysis import __version__
 from analysis.errors import EXIT_DAMAGED, EXIT_OK, MaildetourError
 from analysis.output import write_output
+
+EXIT_INTERNAL = 70  # a bug in maildetour (EX_SOFTWARE)
 
 
 def _case(args) -> object:
@@ -58,17 +61,18 @@ def _exit_for(report: dict) -> int:
 
 def cmd_flows(args) -> int:
     from analysis.pipeline import load_inputs
-    from analysis.report.flowtable import render_flows
 
     capture = load_inputs(args.captures, _case(args))
+    from analysis.report.flowtable import render_flows
+
     write_output(args.output, render_flows(capture, args.format))
     return EXIT_DAMAGED if not capture.complete else EXIT_OK
 
 
 def cmd_logs(args) -> int:
+    case = _case(args)
     from analysis.logs.correlate import logs_report
 
-    case = _case(args)
     text = logs_report(args.logfiles, case, fmt=args.format, year=args.year, lang=args.lang)
     write_output(args.output, text)
     return EXIT_OK
@@ -171,11 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     except MaildetourError as exc:
         print(f"maildetour: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_OK
     except KeyboardInterrupt:
         print("maildetour: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("MAILDETOUR_DEBUG"):
+            raise
+        print(f"maildetour: internal error: {type(exc).__name__}: {exc} (MAILDETOUR_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

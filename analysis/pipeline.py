@@ -55,16 +55,16 @@ def sniff_format(path: str) -> str:
 
 def load_inputs(paths: list[str], case: Case | None = None) -> Capture:
     """Read every input into one Capture; flow ids are renumbered to be unique across inputs."""
-    from analysis.capture import load_capture
-
+    kinds = [sniff_format(path) for path in paths]  # fail fast, before any work, on an unreadable input
     merged = Capture()
-    for index, path in enumerate(paths):
-        kind = sniff_format(path)
+    for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
         if kind == "mitm":
             from analysis.sources.mitm import load_mitm
 
             part = load_mitm(path, input_index=index)
         else:
+            from analysis.capture import load_capture
+
             with progress_bar(os.path.basename(path), os.path.getsize(path)) as advance:
                 part = load_capture(path, input_index=index, progress=advance)
         offset = len(merged.flows)

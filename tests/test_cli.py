@@ -1,0 +1,84 @@
+"""The command line's own contract: usage errors, one-line errors, exit codes, atomic output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from analysis.output import write_output
+
+MD = [sys.executable, "-m", "analysis.cli"]
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*MD, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_flag_is_a_usage_error():
+    proc = run("analyze", "x.pcap", "--format", "pdf")
+    assert proc.returncode == 2
+    assert "invalid choice" in proc.stderr
+
+
+def test_missing_capture_is_unreadable(tmp_path):
+    missing = tmp_path / "nope.pcap"
+    assert_one_line_error(run("analyze", str(missing)), 3, str(missing))
+
+
+def test_not_a_capture_names_file_and_offset(tmp_path):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("this is not a capture\n")
+    assert_one_line_error(run("flows", str(bogus)), 3, str(bogus), "offset 0")
+
+
+def test_invalid_case_file(tmp_path):
+    case = tmp_path / "case.toml"
+    case.write_text('[mail]\nhosts = ["imap.example.org:99999"]\n')
+    cap = tmp_path / "x.pcap"
+    cap.write_bytes(b"")
+    assert_one_line_error(run("analyze", str(cap), "--case", str(case)), 2, str(case), "port")
+
+
+def test_case_with_naive_time_is_rejected(tmp_path):
+    case = tmp_path / "case.toml"
+    case.write_text('[timeline]\napp_removed = "2020-09-01T12:00:00"\n')
+    assert_one_line_error(run("logs", "/dev/null", "--case", str(case)), 2, "UTC offset")
+
+
+def test_report_rejects_non_report_json(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"hello": 1}))
+    assert_one_line_error(run("report", str(path)), 3, "not a maildetour report")
+    path.write_text("{broken")
+    assert_one_line_error(run("report", str(path)), 3, str(path), "offset")
+
+
+def test_write_output_is_atomic_and_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "sub" / "report.json"
+    write_output(str(target), "first")
+    write_output(str(target), "second")
+    assert target.read_text() == "second"
+    assert os.listdir(target.parent) == ["report.json"]
+
+
+def test_write_output_failure_keeps_old_file(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    with pytest.raises(TypeError):
+        write_output(str(target), 12345)  # not str/bytes: fails before the rename
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["report.json"]
