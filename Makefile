@@ -34,12 +34,17 @@ bench: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# make proxy CASE=case.toml [PROXY_MODE=socks5@127.0.0.1:1080] [ARGS="--set maildetour_block=quic"]
+PROXY_MODE ?= wireguard
 proxy: venv
-	$(VENV)/bin/mitmdump -s addons/maildetour.py --mode socks5@127.0.0.1:1080 \
-	  --set maildetour_jsonl=$(OUT)/live.jsonl --set maildetour_report=$(OUT)/live-report.json $(ARGS)
+	@mkdir -p $(OUT)
+	$(VENV)/bin/mitmdump -s addons/maildetour.py --mode $(PROXY_MODE) $(if $(CASE),--set maildetour_case=$(CASE)) \
+	  --set maildetour_jsonl=$(OUT)/live.jsonl --set maildetour_report=$(OUT)/live-report.json \
+	  -w +$(OUT)/live.mitm $(ARGS)
 
+SCENARIO ?= relayed
 lab: venv
-	$(MD) lab run relayed --out $(OUT)/lab-relayed
+	$(MD) lab run $(SCENARIO) --out $(OUT)/lab-$(SCENARIO) $(LAB_ARGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
+
+_URLSAFE = str.maketrans("+/", "-_")
 
 
 def base64_fragments(secret: bytes) -> list[tuple[str, str]]:
@@ -35,7 +38,10 @@ def forms(secret: str) -> list[tuple[str, str]]:
     raw = secret.encode()
     result = [("plain", secret), ("url", quote(secret, safe="")), ("url-plus", quote_plus(secret))]
     result.append(("json", json.dumps(secret)[1:-1]))
-    result += base64_fragments(raw)
+    fragments = base64_fragments(raw)
+    result += fragments
+    result += [(name.replace("base64", "base64url"), text.translate(_URLSAFE))
+               for name, text in fragments if "+" in text or "/" in text]
     result += [
         ("md5", hashlib.md5(raw).hexdigest()),
         ("sha1", hashlib.sha1(raw).hexdigest()),
@@ -52,3 +58,125 @@ def forms(secret: str) -> list[tuple[str, str]]:
 
 def text_forms(secret: str) -> list[str]:
     return [text for _, text in forms(secret)]
+
+
+# ---- scanning -------------------------------------------------------------------------------------------
+
+_VERBATIM = ("plain", "url", "url-plus", "json")  # forms that are never shorter than the secret itself
+_CASELESS = ("url", "url-plus", "md5", "sha1", "sha256")  # hex digits and %XX escapes come in either case
+MASK_BYTES = b"[REDACTED]"
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryHit:
+    """One secret found in bytes: which secret (``label``), which encoding, how bad; never the value."""
+
+    label: str  # "password" | "address" | "username"
+    form: str  # "plain", "url", "base64/1", "sha256", ...
+    severity: str  # "high" for the password, "low" for the account's names
+
+
+@dataclass(frozen=True, slots=True)
+class _Secret:
+    label: str
+    value: str
+    severity: str
+    min_form: int  # shorter encoded forms are skipped (too many chance matches in binary data),
+    # except verbatim forms of 4 bytes or more
+
+
+@dataclass(frozen=True, slots=True)
+class _Needle:
+    text: bytes  # lower case when ``caseless``
+    caseless: bool
+    hit: CanaryHit
+
+
+class CanaryMatcher:
+    """Every encoded form of the password (and the account's names) searched in bytes.
+
+    Each form is one ``bytes.find`` (memchr speed, linear; caseless forms in one lower-cased copy), so
+    a scan costs a few passes over the data and no backtracking. ``stream()`` gives a
+    :class:`CanaryStream` that finds forms split across chunks by keeping ``max_len - 1`` bytes.
+    """
+
+    def __init__(self, password: str | None = None, address: str = "", username: str = "") -> None:
+        secrets = []
+        if password:
+            secrets.append(_Secret("password", password, "high", 4))
+        for label, value in (("address", address), ("username", username)):
+            if value and len(value) >= 4 and value != password:
+                secrets.append(_Secret(label, value, "low", 8))
+        self._needles: list[_Needle] = []
+        seen: set[bytes] = set()
+        for secret in secrets:
+            for form, text in forms(secret.value):
+                raw = text.encode()
+                caseless = form in _CASELESS
+                key = raw.lower() if caseless else raw
+                short_ok = form in _VERBATIM and len(raw) >= 4
+                if (len(raw) < secret.min_form and not short_ok) or key in seen:
+                    continue
+                seen.add(key)
+                self._needles.append(_Needle(key, caseless, CanaryHit(secret.label, form, secret.severity)))
+        self.max_len = max((len(n.text) for n in self._needles), default=1)
+        self._any_caseless = any(n.caseless for n in self._needles)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._needles)
+
+    def scan(self, data: bytes) -> list[CanaryHit]:
+        """The distinct (secret, form) hits in ``data``."""
+        return self._find(data, 0)
+
+    def _find(self, data: bytes, min_end: int) -> list[CanaryHit]:
+        """Hits whose match ends after ``min_end`` (earlier ones were reported before)."""
+        if not self._needles or not data:
+            return []
+        lowered = data.lower() if self._any_caseless else data
+        hits = []
+        for needle in self._needles:
+            start = min_end - len(needle.text) + 1 if min_end else 0
+            if (lowered if needle.caseless else data).find(needle.text, start if start > 0 else 0) >= 0:
+                hits.append(needle.hit)
+        return hits
+
+    def redact(self, data: bytes) -> bytes:
+        """``data`` with every form of the password replaced by ``[REDACTED]`` (names stay)."""
+        if not data:
+            return data
+        for needle in self._needles:
+            if needle.hit.label != "password":
+                continue
+            if not needle.caseless:
+                data = data.replace(needle.text, MASK_BYTES)
+                continue
+            lowered, out, pos = data.lower(), [], 0
+            while (at := lowered.find(needle.text, pos)) >= 0:
+                out += [data[pos:at], MASK_BYTES]
+                pos = at + len(needle.text)
+            data = b"".join(out) + data[pos:] if out else data
+        return data
+
+    def stream(self) -> CanaryStream:
+        return CanaryStream(self)
+
+
+class CanaryStream:
+    """A bounded sliding window over one direction of one flow: at most ``max_len - 1`` bytes are kept."""
+
+    __slots__ = ("_matcher", "_tail")
+
+    def __init__(self, matcher: CanaryMatcher) -> None:
+        self._matcher = matcher
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[CanaryHit]:
+        if not self._matcher.active or not chunk:
+            return []
+        data = self._tail + chunk
+        hits = self._matcher._find(data, len(self._tail))
+        keep = self._matcher.max_len - 1
+        self._tail = data[-keep:] if keep else b""
+        return hits

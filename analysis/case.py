@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,10 +41,24 @@ class MailHost:
         host = host.rstrip(".").lower()
         if not host:
             raise CaseError(f"mail host {text!r}: no host name")
+        if _is_ip(host):
+            host = str(ipaddress.ip_address(host))
+        elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
+            raise CaseError(f"mail host {text!r}: not a host name or IP address")
         return cls(host, port)
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}" if self.port else self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port else self.host
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,62}\.)*[a-z0-9_-]{0,63}")
+SECTION_KEYS = {
+    "account": {"address", "username", "canary_env"},
+    "mail": {"hosts", "addresses"},
+    "device": {"addresses"},
+    "timeline": {"account_added", "app_removed"},
+}
 
 
 def _port(text: str, value: str) -> int:
@@ -179,7 +194,17 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
     known = {"account", "mail", "device", "timeline"}
     unknown = set(data) - known
     if unknown:
-        raise CaseError(f"{path}: unknown section(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        raise CaseError(
+            f"{path}: unknown section(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+        )
+    for section, keys in SECTION_KEYS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise CaseError(f"{path}: [{section}] must be a table")
+        extra = set(table) - keys
+        if extra:
+            names, known = ", ".join(sorted(extra)), ", ".join(sorted(keys))
+            raise CaseError(f"{path}: unknown key(s) {names} in [{section}] (known: {known})")
     try:
         account = data.get("account", {})
         mail = data.get("mail", {})
@@ -190,12 +215,18 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
             username=str(account.get("username", "")),
             canary_env=str(account.get("canary_env", "")),
             mail_hosts=[MailHost.parse(h) for h in _strings(mail.get("hosts"), "mail.hosts")],
-            mail_addresses=[_ip(a, "mail.addresses") for a in _strings(mail.get("addresses"), "mail.addresses")],
-            devices=[_ip(a, "device.addresses") for a in _strings(device.get("addresses"), "device.addresses")],
+            mail_addresses=[
+                _ip(a, "mail.addresses") for a in _strings(mail.get("addresses"), "mail.addresses")
+            ],
+            devices=[
+                _ip(a, "device.addresses") for a in _strings(device.get("addresses"), "device.addresses")
+            ],
             account_added=_time(timeline["account_added"], "timeline.account_added")
             if "account_added" in timeline
             else None,
-            app_removed=_time(timeline["app_removed"], "timeline.app_removed") if "app_removed" in timeline else None,
+            app_removed=_time(timeline["app_removed"], "timeline.app_removed")
+            if "app_removed" in timeline
+            else None,
             path=path,
         )
     except CaseError as exc:

@@ -66,16 +66,19 @@ def cmd_flows(args) -> int:
     from analysis.report.flowtable import render_flows
 
     write_output(args.output, render_flows(capture, args.format))
-    return EXIT_DAMAGED if not capture.complete else EXIT_OK
+    return _exit_for({"inputs": [info.to_json() for info in capture.inputs]})  # one stderr line per damage
 
 
 def cmd_logs(args) -> int:
     case = _case(args)
     from analysis.logs.correlate import logs_report
 
-    text = logs_report(args.logfiles, case, fmt=args.format, year=args.year, lang=args.lang)
+    damaged: list[str] = []
+    text = logs_report(args.logfiles, case, fmt=args.format, year=args.year, lang=args.lang, damaged=damaged)
     write_output(args.output, text)
-    return EXIT_OK
+    for line in damaged:
+        print(f"maildetour: {line} (the output covers what was read)", file=sys.stderr)
+    return EXIT_DAMAGED if damaged else EXIT_OK
 
 
 def cmd_report(args) -> int:

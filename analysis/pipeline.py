@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from dataclasses import dataclass, field
 
 from analysis.case import Case
@@ -33,6 +34,7 @@ def sniff_format(path: str) -> str:
     try:
         with open(path, "rb") as fh:
             head = fh.read(4)
+            tnet = head + fh.read(12)  # a mitmproxy flow file starts with a tnetstring: "2689:9:websocket"
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from None
     if head[:2] == b"\x1f\x8b":
@@ -46,7 +48,7 @@ def sniff_format(path: str) -> str:
         return "pcapng"
     if head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
         return "pcap"
-    if path.endswith(MITM_SUFFIXES) or (head[:1].isdigit() and b":" in head):  # tnetstring
+    if path.endswith(MITM_SUFFIXES) or re.match(rb"[1-9][0-9]{0,11}:[0-9]", tnet):  # tnetstring dict
         return "mitm"
     if not head:
         raise InputError(path, "empty file, not a capture", 0)

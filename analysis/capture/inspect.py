@@ -6,15 +6,140 @@ Interface (the flow table relies on it; the body is being filled in):
   payload while ``done`` is False (TCP: ``seq`` is the sequence number of the payload's first byte);
 - ``dns`` lists ``(frame, ts, DnsMessage)`` for every DNS message parsed in the flow;
 - ``apply(flow)`` writes what was learned into the Flow record (app_protocol, starttls, names, ...).
+
+TCP payload is put back in sequence order per direction (retransmissions dropped, out-of-order segments
+held, a SYN fed with empty payload gives the ISN), at most ``STREAM_LIMIT`` bytes per direction. ``done``
+turns True as soon as nothing more can be learned: after a ClientHello, an HTTP request head, a QUIC or
+gQUIC ClientHello; mail sessions are followed until STARTTLS and its ClientHello, DNS until a bound.
 """
 
 from __future__ import annotations
 
 from analysis.model import Flow
+from analysis.protocols import dns as dnsp
+from analysis.protocols import gquic, http, mail, quic, socks, tls
+
+STREAM_LIMIT = 65536  # bytes reassembled per direction
+MAX_PENDING = 16  # out-of-order segments held per direction before the gap is given up
+MAX_FRAME_MARKS = 256
+MAX_LINE = 4096  # longer mail lines are cut (their rest is skipped)
+MAX_DNS = 16384  # DNS messages kept per flow (a resolver link may reuse one port pair)
+MAX_UDP_PROBES = 16  # client datagrams looked at for QUIC/gQUIC
+UNKNOWN_LIMIT = 2048  # bytes per direction without recognising anything -> give up
+SYN = 0x02
+
+PORT_PROTOCOLS = {143: "imap", 993: "imaps", 110: "pop3", 995: "pop3s", 25: "smtp", 587: "submission",
+                  465: "smtps", 2525: "smtp", 53: "dns"}
+TLS_PORT_PROTOCOLS = {993: "imaps", 995: "pop3s", 465: "smtps"}
+MAIL_PORTS = {143: "imap", 110: "pop3", 25: "smtp", 587: "smtp", 2525: "smtp"}
+
+
+class _Stream:
+    """One direction of a TCP connection in sequence order, from ``offset`` (consumed bytes dropped)."""
+
+    __slots__ = ("next_seq", "buf", "offset", "pending", "marks", "gaps", "full")
+
+    def __init__(self) -> None:
+        self.next_seq: int | None = None
+        self.buf = bytearray()
+        self.offset = 0  # stream offset of buf[0]
+        self.pending: dict[int, tuple[bytes, int]] = {}
+        self.marks: list[tuple[int, int]] = []  # (stream offset, frame) where each appended segment starts
+        self.gaps = 0
+        self.full = False
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.buf)
+
+    def frame_at(self, pos: int) -> int:
+        found = self.marks[0][1] if self.marks else 0
+        for start, frame in self.marks:
+            if start > pos:
+                break
+            found = frame
+        return found
+
+    def _append(self, data: bytes, frame: int) -> None:
+        room = STREAM_LIMIT - self.end
+        if room <= 0:
+            self.full = True
+            return
+        if len(data) > room:
+            data, self.full = data[:room], True
+        if len(self.marks) < MAX_FRAME_MARKS:
+            self.marks.append((self.end, frame))
+        self.buf += data
+
+    def add(self, seq: int | None, data: bytes, frame: int, syn: bool = False) -> bool:
+        """Add a segment; True when new in-order bytes were appended."""
+        if seq is None:
+            self._append(data, frame)
+            return bool(data)
+        if syn:
+            if self.next_seq is None:
+                self.next_seq = (seq + 1) & 0xFFFFFFFF
+            seq = (seq + 1) & 0xFFFFFFFF
+        if not data or self.full:
+            return False
+        if self.next_seq is None:
+            self.next_seq = seq
+        rel = (seq - self.next_seq) & 0xFFFFFFFF
+        if rel >= 0x80000000:  # before next_seq: a retransmission, maybe with new bytes at its end
+            rel -= 1 << 32
+            if rel + len(data) <= 0:
+                return False
+            data, rel = data[-rel:], 0
+        if rel > 0:
+            if rel < (1 << 20) and seq not in self.pending:
+                self.pending[seq] = (data, frame)
+            if len(self.pending) >= MAX_PENDING:  # the gap will not be filled: skip it
+                self.gaps += 1
+                self.next_seq = min(self.pending, key=lambda s: (s - self.next_seq) & 0xFFFFFFFF)
+                self._drain()
+                return True
+            return False
+        self._consume(data, frame)
+        self._drain()
+        return True
+
+    def _consume(self, data: bytes, frame: int) -> None:
+        self._append(data, frame)
+        self.next_seq = (self.next_seq + len(data)) & 0xFFFFFFFF
+
+    def _drain(self) -> None:
+        while self.pending and not self.full:
+            best = None
+            for seq in self.pending:
+                rel = (seq - self.next_seq) & 0xFFFFFFFF
+                if rel >= 0x80000000 or rel == 0:
+                    best = seq
+                    break
+            if best is None:
+                return
+            data, frame = self.pending.pop(best)
+            rel = (best - self.next_seq) & 0xFFFFFFFF
+            if rel:  # starts before next_seq
+                skip = (1 << 32) - rel
+                if skip >= len(data):
+                    continue
+                data = data[skip:]
+            self._consume(data, frame)
+
+    def take(self, n: int) -> None:
+        """Drop the first n buffered bytes (they have been parsed)."""
+        del self.buf[:n]
+        self.offset += n
+
+    def release(self) -> None:
+        self.buf = bytearray()
+        self.pending.clear()
 
 
 class FlowInspector:
-    __slots__ = ("transport", "client_port", "server_port", "done", "dns")
+    __slots__ = ("transport", "client_port", "server_port", "done", "dns",
+                 "_c", "_s", "_mode", "_sni", "_alpn", "_hosts", "_app", "_mail", "_skip_c", "_skip_s",
+                 "_tls_from", "_quic", "_probes", "_socks", "_tunnel", "_notes")
 
     def __init__(self, transport: str, client_port: int, server_port: int) -> None:
         self.transport = transport
@@ -22,10 +147,365 @@ class FlowInspector:
         self.server_port = server_port
         self.done = False
         self.dns: list = []
+        self._c = _Stream()
+        self._s = _Stream()
+        # tls | http | mail | socks | connect | dns | other; None until the first bytes decide
+        self._mode = "dns" if 53 in (server_port, client_port) else None
+        self._sni: list[str] = []
+        self._alpn: list[str] = []
+        self._hosts: list[str] = []
+        self._app: str | None = None  # what the payload showed: tls|http|dns|quic|imap|pop3|smtp|other
+        self._mail: mail.MailSession | None = None
+        self._skip_c = 0  # literal bytes still to skip in the client's lines
+        self._skip_s = 0
+        self._tls_from: int | None = None  # client stream offset where TLS starts (after STARTTLS/SOCKS)
+        self._quic: quic.InitialReader | None = None
+        self._probes = 0
+        self._socks: socks.SocksRequest | None = None
+        self._tunnel: tuple[tuple[str, int], int] | None = None  # CONNECT target and request head length
+        self._notes: list[str] = []
+
+    # -- entry points -------------------------------------------------------------------------------
 
     def feed(self, from_client: bool, payload: bytes, frame: int, ts: float,
              seq: int | None = None, tcp_flags: int = 0) -> None:
-        pass
+        if self.done:
+            return
+        if self.transport != "tcp":
+            self._datagram(from_client, payload, frame, ts)
+            return
+        stream = self._c if from_client else self._s
+        if not stream.add(seq, payload, frame, bool(tcp_flags & SYN)):
+            return
+        try:
+            self._step(from_client, frame, ts)
+        finally:
+            if self._c.full or self._s.full:  # past the bound: the sessions' order is lost from here on
+                self._finish()
 
     def apply(self, flow: Flow) -> None:
-        pass
+        for name in self._sni:
+            flow.names.add("sni", name)
+        for host in self._hosts:
+            flow.names.add("http_host", host)
+        for proto in self._alpn:
+            if proto not in flow.alpn:
+                flow.alpn.append(proto)
+        session = self._mail
+        if session is not None:
+            flow.starttls = flow.starttls or session.starttls
+            for mech in session.mechanisms:
+                if mech not in flow.auth_mechanisms:
+                    flow.auth_mechanisms.append(mech)
+            if session.cleartext_credentials:
+                flow.cleartext_credentials = True
+                flow.credential_frames = sorted(set(flow.credential_frames) | set(session.credential_frames))
+        for note in self._notes:
+            if note not in flow.notes:
+                flow.notes.append(note)
+        flow.app_protocol = self.app_protocol()
+
+    def app_protocol(self) -> str:
+        """The contract's app_protocol word for what was seen (the port decides only when nothing was)."""
+        app, port = self._app, self.server_port
+        if app in ("imap", "pop3"):
+            return app
+        if app == "smtp":
+            return "submission" if port == 587 else "smtp"
+        if app == "tls":
+            return TLS_PORT_PROTOCOLS.get(port, "tls")
+        if app in ("http", "dns", "quic"):
+            return app
+        if app is None and self._mode != "other":
+            if self.transport == "udp":
+                return "dns" if port == 53 else "other"
+            return PORT_PROTOCOLS.get(port, "other")
+        if self._mode == "other" and self.transport == "tcp" and port in MAIL_PORTS and self._mail is None:
+            return PORT_PROTOCOLS[port]  # unreadable payload (e.g. capture began mid-session) on a mail port
+        return "other"
+
+    # -- UDP ------------------------------------------------------------------------------------------
+
+    def _datagram(self, from_client: bool, payload: bytes, frame: int, ts: float) -> None:
+        if self._mode == "dns":
+            msg = dnsp.parse_message(payload)
+            if msg is not None:
+                self._app = "dns"
+                self.dns.append((frame, ts, msg))
+                if len(self.dns) >= MAX_DNS:
+                    self._finish()
+            return
+        if not payload:
+            return
+        if not from_client:
+            if self._app is None and payload[0] & 0x80 and quic.parse_long_header(payload) is not None \
+                    and quic.version_salt(int.from_bytes(payload[1:5], "big")) is not None:
+                self._app = "quic"
+            return
+        self._probes += 1
+        if self._probes > MAX_UDP_PROBES:
+            self._finish()
+            return
+        if payload[0] & 0x80 and len(payload) > 5 and quic.version_salt(int.from_bytes(payload[1:5], "big")):
+            self._app = "quic"
+            if self._quic is None:
+                self._quic = quic.InitialReader()
+            self._quic.add_datagram(payload)
+            ch = self._quic.client_hello
+            if ch is not None:
+                self._hello(ch)
+                self._finish()
+            elif self._quic.failed:
+                self._finish()
+            return
+        hello = gquic.parse_client_hello(payload) if payload[0] & 0x81 else None
+        if hello is not None:
+            self._app = "quic"
+            if hello.sni:
+                self._add(self._sni, hello.sni)
+            self._notes.append(f"gQUIC {hello.version}")
+            self._finish()
+        elif gquic.gquic_version(payload) is not None:
+            self._app = "quic"
+        elif self._app is None and self._probes >= 4:
+            self._finish()  # neither QUIC nor gQUIC: nothing to learn from this UDP flow
+
+    # -- TCP ------------------------------------------------------------------------------------------
+
+    def _step(self, from_client: bool, frame: int, ts: float) -> None:
+        mode = self._mode
+        if mode is None:
+            mode = self._detect()
+            if mode is None:
+                return
+        if mode == "dns":
+            self._dns_tcp(self._c if from_client else self._s, frame, ts)
+        elif mode == "tls":
+            self._tls()
+        elif mode == "http":
+            self._http()
+        elif mode == "mail":
+            self._mail_step()
+        elif mode == "socks":
+            self._socks_step()
+        elif mode == "connect":
+            self._connect_step()
+        else:
+            self._finish()
+
+    def _detect(self) -> str | None:
+        """Decide the protocol from the first bytes of either direction."""
+        c, s = self._c, self._s
+        mode = None
+        if c.buf and c.offset == 0:
+            head = bytes(c.buf[:16])
+            if tls.looks_like_tls(head) or (len(head) < 3 and head[:1] == b"\x16"):
+                mode = "tls"
+            elif http.looks_like_request(head):
+                mode = "http"
+            elif head[0] in (4, 5) and socks.parse_client(bytes(c.buf))[0] != "no":
+                mode = "socks"
+        if mode is None:
+            proto = self._mail_protocol()
+            if proto:
+                self._mail = mail.MailSession(proto)
+                self._app = proto
+                mode = "mail"
+        if mode is None and (len(c.buf) > UNKNOWN_LIMIT or len(s.buf) > UNKNOWN_LIMIT
+                             or (c.buf.find(b"\n") >= 0 and s.buf.find(b"\n") >= 0)):
+            mode = "other"
+        self._mode = mode
+        return mode
+
+    def _mail_protocol(self) -> str | None:
+        c, s = self._c, self._s
+        port_guess = MAIL_PORTS.get(self.server_port)
+        if s.buf and s.offset == 0:
+            nl = s.buf.find(b"\n")
+            if nl >= 0:
+                proto = mail.greeting_protocol(bytes(s.buf[:nl]))
+                if proto == "smtp" and port_guess != "smtp" and b"SMTP" not in bytes(s.buf[:nl]).upper():
+                    line = c.buf[: c.buf.find(b"\n")] if c.buf.find(b"\n") >= 0 else b""
+                    proto = "smtp" if mail.client_protocol(bytes(line), 25) == "smtp" else None
+                if proto:
+                    return proto
+        nl = c.buf.find(b"\n")
+        if nl >= 0:
+            proto = mail.client_protocol(bytes(c.buf[:nl]), self.server_port)
+            if proto:
+                return proto
+        if port_guess and (c.buf or s.buf) and (nl >= 0 or s.buf.find(b"\n") >= 0):
+            return port_guess  # a mail port, the capture may have begun mid-session
+        return None
+
+    def _finish(self) -> None:
+        self.done = True
+        self._c.release()
+        self._s.release()
+        self._quic = None
+
+    def _add(self, bucket: list[str], value: str) -> None:
+        if value and value not in bucket and len(bucket) < 16:
+            bucket.append(value)
+
+    def _hello(self, ch: tls.ClientHello) -> None:
+        if ch.sni:
+            self._add(self._sni, ch.sni)
+        for proto in ch.alpn:
+            self._add(self._alpn, proto)
+
+    def _dns_tcp(self, stream: _Stream, frame: int, ts: float) -> None:
+        messages, rest = dnsp.split_tcp(bytes(stream.buf))
+        stream.take(len(stream.buf) - len(rest))
+        for raw in messages:
+            msg = dnsp.parse_message(raw)
+            if msg is not None:
+                self._app = "dns"
+                self.dns.append((frame, ts, msg))
+        if len(self.dns) >= MAX_DNS:
+            self._finish()
+
+    def _tls(self) -> None:
+        c = self._c
+        start = (self._tls_from or 0) - c.offset
+        if start < 0:
+            self._finish()
+            return
+        status, ch = tls.parse_client_hello_stream(bytes(c.buf[start:]))
+        if status == "need-more" and not c.full:
+            return
+        if status == "ok" and ch is not None:
+            self._hello(ch)
+            if self._app in (None, "other", "http"):  # "http": TLS inside an HTTP CONNECT tunnel
+                self._app = "tls"
+        elif self._app is None:
+            self._app = "other"
+        self._finish()
+
+    def _http(self) -> None:
+        status, req = http.parse_request_head(bytes(self._c.buf))
+        if status == "need-more" and not self._c.full:
+            return
+        if req is not None:
+            self._app = "http"
+            host = req.host or (req.target if req.method == "CONNECT" else None)
+            if host:
+                self._add(self._hosts, host)
+            target = http.connect_target(req.target) if req.method == "CONNECT" else None
+            if target is not None:  # a proxy tunnel: read what goes through it once the proxy agreed
+                self._tunnel = (target, req.head_length)
+                self._mode = "connect"
+                self._connect_step()
+                return
+        else:
+            self._app = "other"
+        self._finish()
+
+    def _connect_step(self) -> None:
+        assert self._tunnel is not None
+        (host, port), request_length = self._tunnel
+        status, code, length = http.parse_response_head(bytes(self._s.buf))
+        if status == "need-more" and not self._s.full:
+            return
+        if status != "ok" or not 200 <= code < 300:
+            self._finish()
+            return
+        self._notes.append(f"HTTP CONNECT tunnel to {host}:{port}")
+        self._enter_tunnel(request_length, length, port)
+
+    def _socks_step(self) -> None:
+        c, s = self._c, self._s
+        if self._socks is None:
+            status, req = socks.parse_client(bytes(c.buf))
+            if status == "need-more" and not c.full:
+                return
+            if req is None:
+                self._mode = "other"
+                self._finish()
+                return
+            self._socks = req
+            self._notes.append(f"SOCKS{req.version} tunnel to {req.host}:{req.port}")
+        status, length = socks.server_length(self._socks.version, bytes(s.buf))
+        if status == "need-more" and not s.full:
+            return
+        if status != "ok":
+            self._finish()
+            return
+        self._enter_tunnel(self._socks.client_length, length, self._socks.port)
+
+    def _enter_tunnel(self, client_length: int, server_length: int, port: int) -> None:
+        """Drop a proxy handshake (SOCKS, HTTP CONNECT) and read the tunnel like a new connection."""
+        c, s = self._c, self._s
+        if len(c.buf) < client_length or len(s.buf) < server_length:
+            self._finish()
+            return
+        c.take(client_length)
+        s.take(server_length)
+        for stream in (c, s):  # the tunnel's streams start here
+            first = stream.frame_at(stream.offset)
+            stream.marks = [(0, first)] if stream.marks else []
+            stream.offset = 0
+        self.server_port = port  # the protocol inside follows the tunnel's target port
+        self._mode = None
+        if c.buf or s.buf:
+            mode = self._detect()
+            if mode == "tls":
+                self._tls()
+            elif mode == "http":
+                self._http()
+            elif mode == "mail":
+                self._mail_step()
+
+    # -- mail -----------------------------------------------------------------------------------------
+
+    def _lines(self, stream: _Stream, client: bool) -> None:
+        session = self._mail
+        assert session is not None
+        while stream.buf:
+            skip = self._skip_c if client else self._skip_s
+            if skip:
+                n = min(skip, len(stream.buf))
+                stream.take(n)
+                if client:
+                    self._skip_c -= n
+                else:
+                    self._skip_s -= n
+                continue
+            if client and session.awaiting_tls:
+                return
+            nl = stream.buf.find(b"\n", 0, MAX_LINE)
+            if nl < 0:
+                if len(stream.buf) >= MAX_LINE:
+                    stream.take(len(stream.buf))  # a runaway line: drop it
+                return
+            line = bytes(stream.buf[:nl]).rstrip(b"\r")
+            frame = stream.frame_at(stream.offset + nl)
+            stream.take(nl + 1)
+            literal = session.client_line(line, frame) if client else session.server_line(line)
+            if client:
+                self._skip_c = literal
+            else:
+                self._skip_s = literal
+            if not client and session.starttls:
+                return
+
+    def _mail_step(self) -> None:
+        session = self._mail
+        assert session is not None
+        c, s = self._c, self._s
+        if session.starttls and self._tls_from is not None:
+            self._tls()
+            return
+        self._lines(s, client=False)
+        self._lines(c, client=True)
+        if session.awaiting_tls:
+            if session.starttls or (c.buf and tls.looks_like_tls(bytes(c.buf[:3]))):
+                session.starttls = True
+                self._tls_from = c.offset
+                self._tls()
+                return
+            self._lines(s, client=False)
+            if session.starttls:
+                self._tls_from = c.offset
+                self._tls()
+                return

@@ -1,0 +1,360 @@
+"""maildetour for mitmproxy: tag a test phone's traffic by destination as it happens.
+
+    mitmdump -s addons/maildetour.py --set maildetour_case=case.toml --set maildetour_jsonl=live.jsonl \\
+             --set maildetour_report=report.json [--set maildetour_block=mail-relay,quic]
+
+Every flow gets a comment "category owner" and a marker per category; each finished flow is one JSON
+line in ``maildetour_jsonl``; the report (same pipeline as ``maildetour analyze``) is written on
+shutdown and by the command ``maildetour.report``; ``maildetour.summary`` logs the verdict so far.
+An exception in here is logged and never breaks or delays a proxied connection.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from mitmproxy import command, connection, ctx, dns, exceptions, http, tcp, tls, udp
+from mitmproxy.proxy import commands, layer, layers
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+
+from analysis.errors import MaildetourError
+from analysis.protocols.tls import parse_client_hello_stream
+from analysis.sources.live import BLOCKABLE, LiveConfig, LiveSession
+from analysis.sources.mitmflows import MAIL_PORTS
+
+log = logging.getLogger("maildetour")
+SCRUB = "maildetour_scrub"  # flow.metadata key: the request held the password; scrub mitmproxy's copy
+
+OPTIONS = {
+    "maildetour_case": "Case file (TOML): account, mail hosts, device addresses, canary_env.",
+    "maildetour_mail_host": "Configured mail host(s), comma separated, HOST[:PORT]; overrides the case file.",
+    "maildetour_device": "Device address(es), comma separated; only their flows are analysed.",
+    "maildetour_jsonl": "Live log: one JSON flow record per line, appended and flushed as each flow ends.",
+    "maildetour_report": "Report written on shutdown and by maildetour.report (.json, .md, .html or .csv).",
+    "maildetour_block": f"Kill flows of these categories, comma separated ({', '.join(BLOCKABLE)}).",
+    "maildetour_catalog": "Extra endpoint catalog file(s) (TOML), comma separated; their entries win.",
+}
+
+
+def guarded(hook):
+    """Log an exception inside a hook (one line, traceback at debug level) instead of raising it."""
+
+    @functools.wraps(hook)
+    def run(self, *args):
+        if self.session is None:
+            return None
+        try:
+            return hook(self, *args)
+        except Exception as exc:  # noqa: BLE001 - the proxied connection must never suffer
+            log.error("maildetour: %s failed: %s: %s", hook.__name__, type(exc).__name__, exc)
+            log.debug("maildetour: %s traceback", hook.__name__, exc_info=True)
+            return None
+
+    return run
+
+
+class Refuse(layer.Layer):
+    """Close both sides at once: what a blocked destination looks like to the app."""
+
+    def _handle_event(self, event):
+        if self.context.server.connected:
+            yield commands.CloseConnection(self.context.server)
+        yield commands.CloseConnection(self.context.client)
+        self._handle_event = self._done
+
+    def _done(self, event):
+        yield from ()
+
+
+class MailDetour:
+    def __init__(self) -> None:
+        self.session: LiveSession | None = None
+
+    def load(self, loader) -> None:
+        for name, help_text in OPTIONS.items():
+            loader.add_option(name, str, "", help_text)
+
+    def configure(self, updated: set[str]) -> None:
+        if not any(name in OPTIONS for name in updated):
+            return
+        o = ctx.options
+        try:
+            config = LiveConfig.from_options(
+                case_path=o.maildetour_case, mail_hosts=o.maildetour_mail_host, devices=o.maildetour_device,
+                jsonl=o.maildetour_jsonl, report=o.maildetour_report, block=o.maildetour_block,
+                catalogs=o.maildetour_catalog,
+            )
+            session = LiveSession(config)
+        except MaildetourError as exc:
+            raise exceptions.OptionsError(f"maildetour: {exc}") from None
+        if self.session is not None:
+            self.session.close()
+        self.session = session
+        if not config.case.mail_hosts and not config.case.mail_addresses:
+            log.warning("maildetour: no mail host configured (maildetour_case or maildetour_mail_host): "
+                        "flows are tagged, but the verdict will be inconclusive")
+        if config.case.canary_env and config.case.canary is None:
+            log.warning("maildetour: the case names canary_env %s, but it is not set: no canary scan",
+                        config.case.canary_env)
+        log.info("maildetour: ready (mail hosts: %s; block: %s)",
+                 ", ".join(str(h) for h in config.case.mail_hosts) or "none",
+                 ", ".join(sorted(config.block)) or "nothing")
+
+    # ---- connections -----------------------------------------------------------------------------------
+
+    @guarded
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        """Record the connection with its SNI; refuse blocked ones; mail ports go to raw TCP, not HTTP."""
+        context = nextlayer.context
+        if not context.server.address:
+            return  # an explicit proxy's first request: the destination comes with it
+        st = self.session.record(context.client, context.server)
+        if st is None:
+            return
+        data = nextlayer.data_client()
+        # the SNI now only matters for blocking and for connections mitmproxy will not intercept (their
+        # tls_clienthello never comes); otherwise tls_clienthello brings it, parsed once by mitmproxy
+        wanted = self.session.config.block or ctx.options.ignore_hosts or ctx.options.allow_hosts
+        if wanted and context.client.transport_protocol == "tcp" and data and not context.client.tls:
+            status, hello = parse_client_hello_stream(data[:65536])
+            if status == "need-more":
+                return  # mitmproxy asks again with more data
+            if hello is not None:
+                self.session.table.add_client_hello(context.client, context.server, hello.sni, hello.alpn)
+        reason = self.session.block_reason(st)
+        if reason is not None and nextlayer.layer is None:
+            self.session.kill(st, reason)
+            nextlayer.layer = Refuse(context)
+            return
+        port = context.server.address[1]
+        if (port in MAIL_PORTS and context.client.transport_protocol == "tcp" and nextlayer.layer is None
+                and not (data[:1] == b"\x16" and not context.client.tls)):
+            if data or nextlayer.data_server():
+                nextlayer.layer = layers.TCPLayer(context, ignore=self._ignored(context))
+
+    @staticmethod
+    def _ignored(context) -> bool:
+        import re
+
+        host, port = context.server.address[0], context.server.address[1]
+        ignored = any(re.search(rx, f"{host}:{port}", re.IGNORECASE) for rx in ctx.options.ignore_hosts)
+        return ignored and not ctx.options.show_ignored_hosts
+
+    @guarded
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        c = data.context
+        if self.session.record(c.client, c.server) is not None:
+            self.session.table.add_client_hello(c.client, c.server, data.client_hello.sni,
+                                                data.client_hello.alpn_protocols)
+
+    @guarded
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        c = data.context
+        st = self.session.record(c.client, c.server)
+        if st is not None:
+            note = "the client refused the proxy's certificate (pinned, or the CA is not trusted)"
+            if note not in st.flow.notes:
+                st.flow.notes.append(note)
+
+    @guarded
+    def server_disconnected(self, data: ServerConnectionHookData) -> None:
+        self.session.end_pair(data.client, data.server)
+
+    @guarded
+    def client_disconnected(self, client: connection.Client) -> None:
+        self.session.end(self.session.table.pop_client(client))
+
+    # ---- HTTP ------------------------------------------------------------------------------------------
+
+    @guarded
+    def requestheaders(self, f: http.HTTPFlow) -> None:
+        st = self.session.record(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        self.session.table.add_http_names(f)
+        reason = self.session.block_reason(st) if not st.killed else "blocked"
+        if reason is not None and f.killable:
+            self.session.kill(st, reason)
+            f.kill()
+        self.session.classify(st)
+        self.session.tag(f, st)
+
+    @guarded
+    def request(self, f: http.HTTPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        self.session.table.add_http_request(f)
+        self.session.messages += 1
+        if self.session.scan_request(st, f.request):
+            f.metadata[SCRUB] = True
+
+    @guarded
+    def responseheaders(self, f: http.HTTPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is not None:
+            self.session.tag(f, st)
+
+    @guarded
+    def response(self, f: http.HTTPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is not None:
+            self.session.table.add_http_response(f)
+            self.session.messages += 1
+        if f.metadata.get(SCRUB):
+            self.session.scrub_request(f.request)
+
+    @guarded
+    def error(self, f: http.HTTPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is not None:
+            self.session.tag(f, st)
+        if f.metadata.get(SCRUB):
+            self.session.scrub_request(f.request)
+
+    # ---- raw TCP and UDP -------------------------------------------------------------------------------
+
+    @guarded
+    def tcp_start(self, f: tcp.TCPFlow) -> None:
+        st = self.session.record(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        reason = self.session.block_reason(st)
+        if reason is not None:
+            self.session.kill(st, reason)
+            f.kill()
+        self.session.classify(st)
+        self.session.tag(f, st)
+
+    @guarded
+    def tcp_message(self, f: tcp.TCPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        msg = f.messages[-1]
+        if st.killed:
+            msg.content = b""  # a blocked flow forwards nothing
+            return
+        before = st.flow.app_protocol
+        self.session.table.add_tcp_message(f, msg)
+        self.session.messages += 1
+        if msg.from_client:
+            self.session.scan(st, msg.content, "TCP stream", stream_key="canary-c2s")
+        if st.flow.packets <= 3 or before != st.flow.app_protocol:
+            self.session.classify(st)
+            self.session.tag(f, st)
+
+    @guarded
+    def tcp_end(self, f: tcp.TCPFlow) -> None:
+        self.session.scrub_messages(f.messages)
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is not None:
+            self.session.classify(st)
+            self.session.tag(f, st)
+            self.session.end_pair(f.client_conn, f.server_conn)
+
+    tcp_error = tcp_end
+
+    @guarded
+    def udp_start(self, f: udp.UDPFlow) -> None:
+        st = self.session.record(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        reason = self.session.block_reason(st)
+        if reason is not None:
+            self.session.kill(st, reason)
+            f.kill()
+        self.session.classify(st)
+        self.session.tag(f, st)
+
+    @guarded
+    def udp_message(self, f: udp.UDPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        msg = f.messages[-1]
+        if st.killed:
+            msg.content = b""
+            return
+        self.session.table.add_udp_message(f, msg)
+        self.session.messages += 1
+        if msg.from_client:
+            self.session.scan(st, msg.content, "UDP datagram")
+
+    @guarded
+    def udp_end(self, f: udp.UDPFlow) -> None:
+        self.session.scrub_messages(f.messages)
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is not None:
+            self.session.classify(st)
+            self.session.tag(f, st)
+            self.session.end_pair(f.client_conn, f.server_conn)
+
+    udp_error = udp_end
+
+    # ---- DNS -------------------------------------------------------------------------------------------
+
+    @guarded
+    def dns_request(self, f: dns.DNSFlow) -> None:
+        st = self.session.record(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        self.session.table.add_dns(f)
+        self.session.messages += 1
+        if self.session.block_reason(st) is not None and f.killable:
+            self.session.kill(st, st.flow.category)
+            f.kill()
+        self.session.classify(st)
+        self.session.tag(f, st)
+
+    @guarded
+    def dns_response(self, f: dns.DNSFlow) -> None:
+        st = self.session.record(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        _, entries = self.session.table.add_dns(f)
+        self.session.messages += 1
+        self.session.learn_dns(entries)
+        self.session.tag(f, st)
+
+    @guarded
+    def dns_error(self, f: dns.DNSFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is not None:
+            self.session.tag(f, st)
+
+    # ---- commands and shutdown -------------------------------------------------------------------------
+
+    @command.command("maildetour.report")
+    def report_command(self) -> None:
+        """Write the report now (to maildetour_report)."""
+        if self.session is None:
+            raise exceptions.CommandError("maildetour is not configured")
+        try:
+            path = self.session.write_report()
+        except MaildetourError as exc:
+            raise exceptions.CommandError(f"maildetour: {exc}") from None
+        log.info("maildetour: report written to %s", path)
+
+    @command.command("maildetour.summary")
+    def summary_command(self) -> None:
+        """Log the verdict so far."""
+        if self.session is None:
+            raise exceptions.CommandError("maildetour is not configured")
+        log.warning("maildetour: %s", self.session.summary())
+
+    def done(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        try:
+            session.close()
+            if session.config.report:
+                path = session.write_report()
+                log.warning("maildetour: %s; report written to %s", session.summary(), path)
+        except Exception as exc:  # noqa: BLE001 - shutdown must finish
+            log.error("maildetour: could not write the report: %s: %s", type(exc).__name__, exc)
+
+
+addons = [MailDetour()]

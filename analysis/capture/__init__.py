@@ -1,0 +1,35 @@
+"""Capture files (pcap, pcapng, gzip) -> Capture: the flow table, DNS entries and the input's description."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from analysis.capture.flowtable import FlowTable
+from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
+from analysis.capture.reader import CaptureReader
+from analysis.dnsmap import attach_dns_names, entries_from_messages
+from analysis.errors import InputError
+from analysis.model import Capture
+
+
+def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None) -> Capture:
+    """Read one capture file in a single streaming pass.
+
+    Raises InputError when nothing can be read; a file damaged later gives everything read up to the
+    damage, with ``complete=False``, the byte offset and a warning in its InputInfo.
+    """
+    reader = CaptureReader(path, input_index, progress)
+    table = FlowTable()
+    table.run(reader.records())
+    info = reader.info
+    info.packets = table.frames
+    if reader.interfaces and not any(lt in SUPPORTED_LINKTYPES for lt in reader.interfaces):
+        names = ", ".join(sorted({linktype_name(lt) for lt in reader.interfaces}))
+        raise InputError(path, f"unsupported link type on every interface: {names}")
+    for lt, count in sorted(table.unknown_linktypes.items()):
+        info.warnings.append(f"{count} frames with unsupported link type {linktype_name(lt)} skipped")
+    flows = table.flows(input_index)
+    dns = entries_from_messages(table.dns_messages)
+    attach_dns_names(flows, dns)
+    return Capture(inputs=[info], flows=flows, dns=dns)
+

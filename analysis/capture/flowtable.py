@@ -1,0 +1,274 @@
+"""The flow table: TCP connections and UDP conversations counted as Wireshark's conversation table does.
+
+One pass over the frames: every frame gets a number (from 1, across the file), each TCP/UDP segment is
+added to its conversation (a dict keyed by the 5-tuple in both directions), payload goes to the flow's
+``FlowInspector`` until it reports ``done``. A pure SYN whose sequence number differs from the first one
+seen in that direction starts a new connection on the same ports (Wireshark's ``tcp.stream`` rule).
+Client and server: the SYN's sender, else the SYN-ACK's receiver, else the side on a well-known port,
+else the first packet's destination.
+"""
+
+from __future__ import annotations
+
+import socket
+from struct import Struct
+
+from analysis.capture.inspect import FlowInspector
+from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
+from analysis.capture.linklayer import DECODERS
+from analysis.model import Endpoint, Flow
+
+# UDP ports taken as the server side when the other port is not well known (below 1024 always is).
+WELL_KNOWN_UDP = frozenset({53, 67, 68, 123, 137, 138, 161, 443, 500, 1900, 3478, 4500, 5353, 5355, 19302})
+TCP_HEAD = Struct("!HHIIH").unpack_from
+UDP_HEAD = Struct("!HHH").unpack_from
+# IPv4 (no options) / IPv6 header and the first 14 bytes of TCP (UDP: ports, then length << 16 in "seq")
+V4_L4 = Struct("!2xH2xH1xB2x4s4sHHIIH").unpack_from
+V6_L4 = Struct("!4xHB1x16s16sHHIIH").unpack_from
+RAW_LINKTYPES = frozenset({12, 14, 101, 228, 229})
+SYN, ACK = 0x02, 0x10
+DNS_PORT = 53  # only DNS on port 53 names flows (not mDNS 5353 or LLMNR 5355)
+
+
+class Conv:
+    """One conversation while the capture is read; side A sent the first packet."""
+
+    __slots__ = (
+        "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
+        "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
+        "client_is_a", "inspector",
+    )
+
+    def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
+                 flags: int) -> None:
+        self.proto = proto
+        self.a_ip, self.a_port, self.b_ip, self.b_port = a_ip, a_port, b_ip, b_port
+        self.first_frame = self.last_frame = frame
+        self.first_ts = self.last_ts = ts
+        self.a_pkts = self.a_bytes = self.b_pkts = self.b_bytes = 0
+        self.syn_from_a: bool | None = None
+        self.synack_from_a: bool | None = None
+        self.base_a: int | None = None
+        self.base_b: int | None = None
+        self.client_is_a = _client_is_a(proto, a_port, b_port,
+                                        True if flags & (SYN | ACK) == SYN else None,
+                                        True if flags & (SYN | ACK) == SYN | ACK else None)[0]
+        transport = "tcp" if proto == TCP else "udp"
+        self.inspector = FlowInspector(transport, a_port if self.client_is_a else b_port,
+                                       b_port if self.client_is_a else a_port)
+
+    def to_flow(self, flow_id: int, input_index: int) -> Flow:
+        client_is_a, how = _client_is_a(self.proto, self.a_port, self.b_port, self.syn_from_a,
+                                        self.synack_from_a)
+        a = Endpoint(_ip_text(self.a_ip), self.a_port)
+        b = Endpoint(_ip_text(self.b_ip), self.b_port)
+        if client_is_a:
+            client, server, c2s, s2c = a, b, (self.a_pkts, self.a_bytes), (self.b_pkts, self.b_bytes)
+        else:
+            client, server, c2s, s2c = b, a, (self.b_pkts, self.b_bytes), (self.a_pkts, self.a_bytes)
+        return Flow(
+            id=flow_id, transport="tcp" if self.proto == TCP else "udp", client=client, server=server,
+            packets=c2s[0] + s2c[0], bytes=c2s[1] + s2c[1], c2s_packets=c2s[0], c2s_bytes=c2s[1],
+            s2c_packets=s2c[0], s2c_bytes=s2c[1], first_frame=self.first_frame, last_frame=self.last_frame,
+            first_seen=self.first_ts, last_seen=self.last_ts, server_by=how, source="pcap",
+            input_index=input_index,
+        )
+
+
+def _client_is_a(proto: int, a_port: int, b_port: int, syn_from_a: bool | None,
+                 synack_from_a: bool | None) -> tuple[bool, str]:
+    """Is side A (the first packet's sender) the client, and by which rule."""
+    if syn_from_a is not None:
+        return syn_from_a, "tcp-syn"
+    if synack_from_a is not None:
+        return not synack_from_a, "tcp-synack"
+    udp = proto != TCP
+    a_low = a_port < 1024 or (udp and a_port in WELL_KNOWN_UDP)
+    b_low = b_port < 1024 or (udp and b_port in WELL_KNOWN_UDP)
+    if a_low and not b_low:
+        return False, "port-heuristic"
+    if not udp and not a_low and not b_low and a_port < b_port:
+        return False, "port-heuristic"
+    return True, "first-packet-dst"
+
+
+def _ip_text(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+class FlowTable:
+    """Feed it frames with ``run(records)``; ``convs`` lists every conversation in first-frame order."""
+
+    def __init__(self) -> None:
+        self.convs: list[Conv] = []
+        self.frames = 0
+        self.unknown_linktypes: dict[int, int] = {}
+        self.dns_messages: list[tuple] = []  # (frame, querying host, DnsMessage), filled by flows()
+        self._live: dict[tuple, tuple[Conv, bool]] = {}
+        self._ip = IpDecoder()
+
+    def run(self, records) -> None:
+        """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples).
+
+        The common case (IPv4 without options or IPv6 without extension headers, straight to TCP/UDP,
+        no tunnel port) is decoded with one ``unpack_from``; everything else takes ``_segment``.
+        """
+        live = self._live
+        decoders = DECODERS
+        slow = self._segment
+        new_conv = self._new_conv
+        fused4, fused6 = V4_L4, V6_L4
+        tunnel_ports = TUNNEL_PORTS
+        frame = self.frames
+        try:
+            for lt, buf, off, caplen, origlen, ts in records:
+                frame += 1
+                end = off + caplen
+                if lt == 1:
+                    ipo = off + 14
+                    if end < ipo + 34:
+                        ipo = -1
+                    else:
+                        et = (buf[off + 12] << 8) | buf[off + 13]
+                        if et != 0x0800 and et != 0x86DD:
+                            ipo = -1
+                else:
+                    ipo = -1 if end < off + 34 else (off if lt in RAW_LINKTYPES else -1)
+                seg = None
+                if ipo >= 0:
+                    b = buf
+                    v = buf[ipo]
+                    if v == 0x45:
+                        (tot, frag, proto, src, dst, sport, dport, seq, _ack, offflags) = fused4(buf, ipo)
+                        if (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
+                            l4end = ipo + tot
+                            if l4end > end:
+                                l4end = end
+                            p = ipo + 20
+                            seg = True
+                    elif v >> 4 == 6 and end >= ipo + 54:
+                        (plen, proto, src, dst, sport, dport, seq, _ack, offflags) = fused6(buf, ipo)
+                        if proto == TCP or proto == UDP:
+                            l4end = ipo + 40 + plen if plen else end
+                            if l4end > end:
+                                l4end = end
+                            p = ipo + 40
+                            seg = True
+                    if seg and proto == UDP and (sport in tunnel_ports or dport in tunnel_ports):
+                        seg = None
+                if seg is None:
+                    seg = slow(lt, buf, off, end, ts, decoders)
+                    if seg is None:
+                        continue
+                    proto, src, dst, b, p, l4end, sport, dport, seq, offflags = seg
+                if proto == TCP:
+                    if p + 16 > l4end:
+                        continue
+                    flags = offflags & 0x01FF
+                else:
+                    if p + 8 > l4end:
+                        continue
+                    flags = 0
+                entry = live.get((src, sport, dst, dport, proto))
+                if entry is None:
+                    conv = new_conv(proto, src, sport, dst, dport, frame, ts, flags)
+                    is_a = True
+                else:
+                    conv, is_a = entry
+                    if flags & 0x12 == SYN:
+                        base = conv.base_a if is_a else conv.base_b
+                        if base is not None and base != seq:  # a new connection on the same ports
+                            conv = new_conv(proto, src, sport, dst, dport, frame, ts, flags)
+                            is_a = True
+                if is_a:
+                    conv.a_pkts += 1
+                    conv.a_bytes += origlen
+                else:
+                    conv.b_pkts += 1
+                    conv.b_bytes += origlen
+                conv.last_frame = frame
+                if ts > conv.last_ts:  # times of merged interfaces may go backwards: keep min and max
+                    conv.last_ts = ts
+                elif ts < conv.first_ts:
+                    conv.first_ts = ts
+                if flags:
+                    if is_a:
+                        if conv.base_a is None:
+                            conv.base_a = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
+                    elif conv.base_b is None:
+                        conv.base_b = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
+                    if flags & SYN:
+                        if flags & ACK:
+                            if conv.synack_from_a is None:
+                                conv.synack_from_a = is_a
+                        elif conv.syn_from_a is None:
+                            conv.syn_from_a = is_a
+                insp = conv.inspector
+                if not insp.done:
+                    if flags:
+                        data_off = p + ((offflags >> 12) << 2)
+                        if data_off < l4end or flags & SYN:
+                            insp.feed(is_a == conv.client_is_a, b[data_off:l4end], frame, ts, seq, flags)
+                    elif proto == UDP:
+                        ulen = seq >> 16
+                        data_end = p + ulen if 8 <= ulen and p + ulen < l4end else l4end
+                        if p + 8 < data_end:
+                            insp.feed(is_a == conv.client_is_a, b[p + 8:data_end], frame, ts, None, 0)
+                    elif p + ((offflags >> 12) << 2) < l4end:  # TCP without flags
+                        insp.feed(is_a == conv.client_is_a, b[p + ((offflags >> 12) << 2):l4end], frame, ts,
+                                  seq, 0)
+        finally:
+            self.frames = frame
+
+    def _segment(self, lt: int, buf: bytes, off: int, end: int, ts: float, decoders):
+        """The general path: any link type, options, extension headers, fragments, tunnels."""
+        decoder = decoders.get(lt)
+        if decoder is None:
+            self.unknown_linktypes[lt] = self.unknown_linktypes.get(lt, 0) + 1
+            return None
+        ipo = decoder(buf, off, end)
+        if ipo < 0:
+            return None
+        seg = self._ip.transport(buf, ipo, end, ts)
+        if seg is None:
+            return None
+        proto, src, dst, b, p, l4end = seg
+        if proto == TCP:
+            if p + 16 > l4end:
+                return None
+            sport, dport, seq, _ack, offflags = TCP_HEAD(b, p)
+        else:
+            if p + 8 > l4end:
+                return None
+            sport, dport, ulen = UDP_HEAD(b, p)
+            seq, offflags = ulen << 16, 0
+        return proto, src, dst, b, p, l4end, sport, dport, seq, offflags
+
+    def _new_conv(self, proto: int, src: bytes, sport: int, dst: bytes, dport: int, frame: int, ts: float,
+                  flags: int) -> Conv:
+        conv = Conv(proto, src, sport, dst, dport, frame, ts, flags)
+        self.convs.append(conv)
+        self._live[(src, sport, dst, dport, proto)] = (conv, True)
+        self._live[(dst, dport, src, sport, proto)] = (conv, False)
+        return conv
+
+    def flows(self, input_index: int = 0) -> list[Flow]:
+        """Flow records (ids from 1 in first-frame order), each filled in by its inspector.
+
+        Ends the table: the lookup dict and each inspector are released as soon as they are used (memory
+        stays near one copy of the flows); DNS messages on port 53 are kept in ``dns_messages``.
+        """
+        self._live = {}
+        out = []
+        for n, conv in enumerate(self.convs, 1):
+            flow = conv.to_flow(n, input_index)
+            insp = conv.inspector
+            insp.apply(flow)
+            if insp.dns and DNS_PORT in (flow.server.port, flow.client.port):
+                server_side_asks = flow.client.port == DNS_PORT != flow.server.port
+                querier = flow.server.ip if server_side_asks else flow.client.ip
+                self.dns_messages.extend((frame, querier, msg) for frame, _ts, msg in insp.dns)
+            conv.inspector = None
+            out.append(flow)
+        self.convs = []
+        return out

@@ -1,0 +1,257 @@
+"""IPv4 / IPv6 down to TCP or UDP: extension headers, tunnels and fragment reassembly.
+
+``IpDecoder.transport(buf, off, end, ts)`` walks from an IP header to the innermost TCP or UDP segment
+(IP-in-IP, 6in4, GRE, GTP-U, VXLAN, LISP and Teredo are followed, as Wireshark shows the innermost IP) and
+returns ``(proto, src, dst, buf, l4_off, l4_end)`` with raw address bytes, or None for anything else
+(ICMP, which also keeps quoted TCP/UDP headers out of the flow table, ESP, a fragment still waiting).
+Fragments are reassembled in bounded buffers; the reassembled datagram belongs to the frame that
+completed it, as in Wireshark.
+"""
+
+from __future__ import annotations
+
+from struct import Struct
+
+from analysis.capture.linklayer import ip_offset
+
+TCP, UDP = 6, 17
+IPIP, IPV6_IN_IP, GRE = 4, 41, 47
+EXT_GENERIC = frozenset({0, 43, 60, 135, 139, 140, 253, 254})  # (len + 1) * 8 bytes
+EXT_FRAGMENT, EXT_AH = 44, 51
+GTPU_PORT, VXLAN_PORT, TEREDO_PORT = 2152, 4789, 3544
+LISP_DATA_PORT, LISP_CONTROL_PORT = 4341, 4342  # RFC 9300/9301
+TUNNEL_PORTS = frozenset({GTPU_PORT, VXLAN_PORT, TEREDO_PORT, LISP_DATA_PORT, LISP_CONTROL_PORT})
+MAX_DEPTH = 4  # nested tunnels followed
+MAX_EXT = 16  # IPv6 extension headers followed
+
+V4 = Struct("!BBHHHBBH4s4s").unpack_from
+V6 = Struct("!IHBB16s16s").unpack_from
+
+
+class Reassembler:
+    """Pending IP fragments, bounded in count, bytes and (capture) time."""
+
+    __slots__ = ("pending", "max_datagrams", "max_bytes", "timeout", "held", "dropped")
+
+    def __init__(self, max_datagrams: int = 1024, max_bytes: int = 32 << 20, timeout: float = 60.0) -> None:
+        self.pending: dict[tuple, list] = {}  # key -> [first_ts, total_or_None, pieces, size]
+        self.max_datagrams = max_datagrams
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.held = 0
+        self.dropped = 0
+
+    def add(self, key: tuple, offset: int, more: bool, data: bytes, ts: float) -> bytes | None:
+        """Store one fragment; the whole payload when this fragment completes the datagram."""
+        if offset + len(data) > 65535:
+            self.dropped += 1
+            self._forget(key)
+            return None
+        entry = self.pending.get(key)
+        if entry is None:
+            self._expire(ts)
+            entry = self.pending[key] = [ts, None, [], 0]
+        if not more:
+            entry[1] = offset + len(data)
+        entry[2].append((offset, data))
+        entry[3] += len(data)
+        self.held += len(data)
+        total = entry[1]
+        if total is None or entry[3] < total:
+            return None
+        pieces = sorted(entry[2], key=lambda p: p[0])
+        covered = 0
+        for start, chunk in pieces:
+            if start > covered:
+                return None
+            covered = max(covered, start + len(chunk))
+        out = bytearray(total)
+        for start, chunk in pieces:
+            out[start:start + len(chunk)] = chunk[: max(0, total - start)]
+        self._forget(key)
+        return bytes(out)
+
+    def _forget(self, key: tuple) -> None:
+        entry = self.pending.pop(key, None)
+        if entry is not None:
+            self.held -= entry[3]
+
+    def _expire(self, ts: float) -> None:
+        pending = self.pending
+        while pending:
+            key, entry = next(iter(pending.items()))
+            if (len(pending) < self.max_datagrams and self.held < self.max_bytes
+                    and ts - entry[0] <= self.timeout):
+                break
+            self.dropped += 1
+            self._forget(key)
+
+
+class IpDecoder:
+    """Stateful only for fragment reassembly; one per capture."""
+
+    __slots__ = ("frags",)
+
+    def __init__(self) -> None:
+        self.frags = Reassembler()
+
+    def transport(self, buf: bytes, off: int, end: int, ts: float):
+        """(proto, src, dst, buf, l4_off, l4_end) of the innermost TCP/UDP segment, or None."""
+        for _ in range(MAX_DEPTH):
+            if off + 20 > end:
+                return None
+            ver = buf[off] >> 4
+            if ver == 4:
+                vihl, _tos, tot, ident, frag, _ttl, proto, _sum, src, dst = V4(buf, off)
+                ihl = (vihl & 15) * 4
+                if ihl < 20:
+                    return None
+                ip_end = off + tot if tot else end  # 0: TSO, trust the frame
+                if tot and tot < ihl:
+                    return None
+                if ip_end > end:
+                    ip_end = end
+                p = off + ihl
+                if p > ip_end:
+                    return None
+                if frag & 0x3FFF:  # MF set or offset > 0
+                    key = (4, src, dst, ident, proto)
+                    data = self.frags.add(key, (frag & 0x1FFF) * 8, bool(frag & 0x2000), buf[p:ip_end], ts)
+                    if data is None:
+                        return None
+                    buf, p, ip_end = data, 0, len(data)
+            elif ver == 6:
+                if off + 40 > end:
+                    return None
+                _vtf, plen, proto, _hlim, src, dst = V6(buf, off)
+                p = off + 40
+                ip_end = p + plen if plen else end
+                if ip_end > end:
+                    ip_end = end
+                found = self._v6_ext(buf, p, ip_end, proto, src, dst, ts)
+                if found is None:
+                    return None
+                proto, buf, p, ip_end = found
+            else:
+                return None
+            if proto == TCP or proto == UDP:
+                if proto == UDP and p + 8 <= ip_end:
+                    inner = _udp_tunnel(buf, p, ip_end)
+                    if inner >= 0:
+                        off, end = inner, ip_end
+                        continue
+                return proto, src, dst, buf, p, ip_end
+            if proto == IPIP or proto == IPV6_IN_IP:
+                off, end = p, ip_end
+                continue
+            if proto == GRE:
+                inner = _gre(buf, p, ip_end)
+                if inner < 0:
+                    return None
+                off, end = inner, ip_end
+                continue
+            return None
+        return None
+
+    def _v6_ext(self, buf: bytes, p: int, end: int, nh: int, src: bytes, dst: bytes, ts: float):
+        """Skip IPv6 extension headers (reassembling fragments): (proto, buf, l4_off, end) or None."""
+        for _ in range(MAX_EXT):
+            if nh in EXT_GENERIC:
+                if p + 8 > end:
+                    return None
+                nh, p = buf[p], p + (buf[p + 1] + 1) * 8
+            elif nh == EXT_AH:
+                if p + 8 > end:
+                    return None
+                nh, p = buf[p], p + (buf[p + 1] + 2) * 4
+            elif nh == EXT_FRAGMENT:
+                if p + 8 > end:
+                    return None
+                frag = (buf[p + 2] << 8) | buf[p + 3]
+                key = (6, src, dst, bytes(buf[p + 4:p + 8]))
+                nh = buf[p]
+                data = self.frags.add(key, frag & 0xFFF8, bool(frag & 1), bytes(buf[p + 8:end]), ts)
+                if data is None:
+                    return None
+                buf, p, end = data, 0, len(data)
+            else:
+                return (nh, buf, p, end) if p <= end else None
+        return None
+
+
+def _udp_tunnel(buf: bytes, p: int, end: int) -> int:
+    """Offset of the inner IP header when this UDP datagram is a tunnel Wireshark decodes, else -1."""
+    sport = (buf[p] << 8) | buf[p + 1]
+    dport = (buf[p + 2] << 8) | buf[p + 3]
+    q = p + 8
+    if sport == GTPU_PORT or dport == GTPU_PORT:
+        return _gtpu(buf, q, end)
+    if sport == VXLAN_PORT or dport == VXLAN_PORT:
+        if q + 8 <= end and buf[q] & 0x08:
+            return ip_offset(1, buf, q + 8, end)
+        return -1
+    if sport == LISP_DATA_PORT or dport == LISP_DATA_PORT:
+        return q + 8 if q + 28 <= end and buf[q + 8] >> 4 in (4, 6) else -1
+    if sport == LISP_CONTROL_PORT or dport == LISP_CONTROL_PORT:  # Encapsulated Control Message
+        return q + 4 if q + 24 <= end and buf[q] >> 4 == 8 and buf[q + 4] >> 4 in (4, 6) else -1
+    if sport == TEREDO_PORT or dport == TEREDO_PORT:
+        if q + 8 <= end and buf[q] == 0 and buf[q + 1] == 0:  # origin indication
+            q += 8
+        if q + 40 <= end and buf[q] >> 4 == 6:
+            return q
+    return -1
+
+
+def _gtpu(buf: bytes, q: int, end: int) -> int:
+    """GTPv1-U G-PDU (3GPP TS 29.281): the inner IP packet's offset, or -1."""
+    if q + 8 > end:
+        return -1
+    flags = buf[q]
+    if flags >> 5 != 1 or not flags & 0x10 or buf[q + 1] != 0xFF:
+        return -1
+    r = q + 8
+    if flags & 0x07:
+        if r + 4 > end:
+            return -1
+        next_ext = buf[r + 3]
+        r += 4
+        for _ in range(MAX_EXT):
+            if not next_ext:
+                break
+            if r + 1 > end or buf[r] == 0:
+                return -1
+            length = buf[r] * 4
+            if r + length > end:
+                return -1
+            next_ext = buf[r + length - 1]
+            r += length
+    if r < end and buf[r] >> 4 in (4, 6):
+        return r
+    return -1
+
+
+def _gre(buf: bytes, p: int, end: int) -> int:
+    """GRE (RFC 2784/2890) and PPTP's enhanced GRE: the inner IP header's offset, or -1."""
+    if p + 4 > end:
+        return -1
+    flags = (buf[p] << 8) | buf[p + 1]
+    proto = (buf[p + 2] << 8) | buf[p + 3]
+    version = flags & 7
+    q = p + 4
+    if flags & 0x8000 and version == 0:
+        q += 4  # checksum + reserved
+    if flags & 0x2000:
+        q += 4  # key (PPTP: payload length + call id)
+    if flags & 0x1000:
+        q += 4  # sequence number
+    if version == 1 and flags & 0x0080:
+        q += 4  # acknowledgment number
+    if q > end:
+        return -1
+    if proto in (0x0800, 0x86DD):
+        return q
+    if proto == 0x6558:  # transparent Ethernet bridging
+        return ip_offset(1, buf, q, end)
+    if proto == 0x880B:  # PPP
+        return ip_offset(9, buf, q, end)
+    return -1

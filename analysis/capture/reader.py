@@ -1,0 +1,327 @@
+"""Streaming pcap / pcapng record reader (optionally gzip-compressed).
+
+``CaptureReader(path).records()`` yields one tuple per frame, in file order:
+``(linktype, buf, offset, caplen, origlen, ts)`` where ``buf[offset:offset + caplen]`` is the frame
+(no copy is made) and ``ts`` is epoch seconds. The file is read in large chunks and never held whole.
+
+Damage is reported, not raised, once at least the file header was read: ``info.complete`` becomes False,
+``info.error_offset`` holds the byte offset (of the decompressed stream for gzip input) and one warning
+says what was wrong. A file that cannot be read at all raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections.abc import Callable, Iterator
+from struct import Struct
+
+from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
+from analysis.errors import InputError
+from analysis.model import InputInfo
+
+CHUNK = 1 << 22  # 4 MiB reads
+MAX_RECORD = 1 << 24  # a frame or block larger than 16 MiB is damage, not data
+MAX_SNAPLEN = 0x7FFFFFFF
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+BOM_LE = b"\x4d\x3c\x2b\x1a"
+BOM_BE = b"\x1a\x2b\x3c\x4d"
+
+Record = tuple[int, bytes, int, int, int, float]
+
+
+class _HashingFile:
+    """A raw file whose every byte read is hashed and counted (for sha256 and the progress bar)."""
+
+    __slots__ = ("fh", "sha", "done", "progress")
+
+    def __init__(self, path: str, progress: Callable[[int], None] | None) -> None:
+        self.fh = open(path, "rb")  # noqa: SIM115 - closed by CaptureReader
+        self.sha = hashlib.sha256()
+        self.done = 0
+        self.progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        self.done += len(data)
+        if self.progress is not None:
+            self.progress(self.done)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def finish(self) -> str:
+        """Hash the rest of the file (bytes not read because of damage) and close it."""
+        while True:
+            data = self.fh.read(CHUNK)
+            if not data:
+                break
+            self.sha.update(data)
+        self.fh.close()
+        return self.sha.hexdigest()
+
+
+class Damage(Exception):
+    """The stream is damaged at ``offset``; records before it are good."""
+
+    def __init__(self, offset: int, message: str) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.message = message
+
+
+class CaptureReader:
+    """One capture file; iterate ``records()`` once, then read ``info``."""
+
+    def __init__(self, path: str, input_index: int = 0,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.path = path
+        self.info = InputInfo(path=path)
+        self.input_index = input_index
+        try:
+            self._raw = _HashingFile(path, progress)
+        except OSError as exc:
+            raise InputError(path, f"cannot open: {exc.strerror}") from None
+        self._gzip = False
+        self._read = self._raw.read
+        self._buf = b""
+        self._pos = 0
+        self._base = 0  # stream offset of _buf[0]
+        self._eof = False
+        self.unknown_linktypes: dict[int, int] = {}  # linktype -> frames skipped
+        self.interfaces: list[int] = []  # link types of every interface seen (all sections)
+        try:
+            self._open()
+        except BaseException:
+            self._raw.fh.close()
+            raise
+
+    # -- buffered reading -------------------------------------------------------------------------
+    def _fill(self, need: int) -> bool:
+        """Make ``need`` bytes available at ``_pos``; False when the stream ends first."""
+        if len(self._buf) - self._pos >= need:
+            return True
+        parts = [self._buf[self._pos:]]
+        have = len(parts[0])
+        self._base += self._pos
+        self._pos = 0
+        while have < need and not self._eof:
+            try:
+                data = self._read(max(CHUNK, need - have))
+            except (OSError, EOFError, zlib.error) as exc:  # broken gzip stream
+                self._eof = True
+                self._buf = b"".join(parts)
+                raise Damage(self._base + have, f"compressed stream broken: {exc}") from None
+            if not data:
+                self._eof = True
+                break
+            parts.append(data)
+            have += len(data)
+        self._buf = b"".join(parts) if len(parts) > 1 else parts[0]
+        return have >= need
+
+    def _open(self) -> None:
+        head = self._raw.read(4)
+        if not head:
+            raise InputError(self.path, "empty file, not a capture", 0)
+        if head[:2] == b"\x1f\x8b":
+            self._gzip = True
+            self._raw.fh.seek(0)
+            self._raw.sha = hashlib.sha256()
+            self._raw.done = 0
+            unzipped = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[arg-type]
+            self._read = unzipped.read1  # partial reads: data before a broken spot is kept
+        else:
+            self._buf = head
+        try:
+            ok = self._fill(4)
+        except Damage as exc:
+            raise InputError(self.path, exc.message, 0) from None
+        if not ok:
+            raise InputError(self.path, "empty capture (no file header)", 0)
+        magic = self._buf[:4]
+        if magic in PCAP_MAGICS:
+            self._format = "pcap"
+        elif magic == PCAPNG_MAGIC:
+            self._format = "pcapng"
+        else:
+            raise InputError(self.path, "not a pcap or pcapng capture (unknown magic number)", 0)
+        self.info.format = self._format + ("+gzip" if self._gzip else "")
+
+    # -- records ------------------------------------------------------------------------------------
+    def records(self) -> Iterator[Record]:
+        """Every frame in file order; damage ends the iteration and is recorded in ``info``."""
+        return self._pcap() if self._format == "pcap" else self._pcapng()
+
+    def _damaged(self, exc: Damage) -> None:
+        self.info.complete = False
+        self.info.error_offset = exc.offset
+        self.info.warnings.append(f"damaged at offset {exc.offset}: {exc.message}")
+
+    def close(self) -> None:
+        if not self.info.sha256:
+            self.info.sha256 = self._raw.finish()
+
+    def _pcap(self) -> Iterator[Record]:
+        try:
+            order, scale = PCAP_MAGICS[self._buf[:4]]
+            if not self._fill(24):
+                raise InputError(self.path, "truncated pcap file header (needs 24 bytes)", 0)
+            snaplen, network = Struct(order + "12xII").unpack_from(self._buf, 4)
+            linktype = network & 0xFFFF
+            if snaplen > MAX_SNAPLEN:
+                raise InputError(self.path, f"implausible snap length {snaplen} in the file header", 16)
+            if linktype not in SUPPORTED_LINKTYPES:
+                raise InputError(self.path, f"unsupported link type {linktype_name(linktype)}", 20)
+            self.interfaces.append(linktype)
+            self._pos = 24
+            rec = Struct(order + "IIII").unpack_from
+            fill = self._fill
+            buf, pos = self._buf, self._pos
+            size = len(buf)
+            while True:
+                if pos + 16 > size:
+                    self._pos = pos
+                    if not fill(16):
+                        if len(self._buf) - self._pos:
+                            raise Damage(self._base + self._pos, "truncated record header")
+                        return
+                    buf, pos = self._buf, self._pos
+                    size = len(buf)
+                sec, frac, caplen, origlen = rec(buf, pos)
+                start = pos + 16
+                pos = start + caplen
+                if pos > size:
+                    self._pos = start - 16
+                    if caplen > MAX_RECORD:
+                        raise Damage(self._base + self._pos, f"record length {caplen} is implausible")
+                    if not fill(16 + caplen):
+                        got = len(self._buf) - self._pos - 16
+                        raise Damage(self._base + self._pos,
+                                     f"truncated record: {caplen} bytes announced, {max(got, 0)} present")
+                    buf = self._buf
+                    size = len(buf)
+                    start = self._pos + 16
+                    pos = start + caplen
+                yield linktype, buf, start, caplen, origlen, sec + frac * scale
+        except Damage as exc:
+            self._damaged(exc)
+        finally:
+            self.close()
+
+    def _pcapng(self) -> Iterator[Record]:
+        try:
+            order = "<"
+            ifaces: list[tuple[int, float, float, int]] = []  # (linktype, s per tick, ts offset, snaplen)
+            head = Struct("<II")
+            epb = Struct("<IIIII").unpack_from
+            tail = Struct("<I").unpack_from
+            first = True
+            while True:
+                if not self._fill(12):
+                    rest = len(self._buf) - self._pos
+                    if first:
+                        raise InputError(self.path, "truncated pcapng section header", 0)
+                    if rest:
+                        raise Damage(self._base + self._pos, f"truncated block header ({rest} bytes at end)")
+                    return
+                buf, pos = self._buf, self._pos
+                start = self._base + pos
+                if buf[pos] == 0x0A and buf[pos + 1:pos + 4] == PCAPNG_MAGIC[1:]:  # section header
+                    bom = buf[pos + 8:pos + 12]
+                    if bom == BOM_LE:
+                        order = "<"
+                    elif bom == BOM_BE:
+                        order = ">"
+                    else:
+                        if first:
+                            raise InputError(self.path, "bad pcapng byte-order magic", 8)
+                        raise Damage(start, "bad byte-order magic in a section header")
+                    head = Struct(order + "II")
+                    tail = Struct(order + "I").unpack_from
+                    epb = Struct(order + "IIIII").unpack_from
+                    ifaces = []
+                btype, blen = head.unpack_from(buf, pos)
+                if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                    if first:
+                        raise InputError(self.path, f"bad section header block length {blen}", 4)
+                    raise Damage(start, f"block length {blen} is invalid")
+                if not self._fill(blen):
+                    if first:
+                        raise InputError(self.path, "truncated pcapng section header", 0)
+                    raise Damage(start, f"truncated block: length {blen} runs past the end of the file")
+                buf, pos = self._buf, self._pos
+                if tail(buf, pos + blen - 4)[0] != blen:
+                    if first:
+                        raise InputError(self.path, "section header block lengths disagree", 4)
+                    raise Damage(start, "block length lies: the trailing copy differs")
+                first = False
+                self._pos = pos + blen
+                if btype == 6:  # enhanced packet block
+                    if blen < 32:
+                        raise Damage(start, "enhanced packet block too short")
+                    iface, hi, lo, caplen, origlen = epb(buf, pos + 8)
+                    if caplen > blen - 32:
+                        raise Damage(start, f"captured length {caplen} exceeds its block")
+                    if iface >= len(ifaces):
+                        raise Damage(start, f"packet refers to undefined interface {iface}")
+                    lt, tick, toff, _snap = ifaces[iface]
+                    yield lt, buf, pos + 28, caplen, origlen, ((hi << 32) | lo) * tick + toff
+                elif btype == 3:  # simple packet block: interface 0, no timestamp
+                    if not ifaces:
+                        raise Damage(start, "simple packet block before any interface")
+                    (origlen,) = Struct(order + "I").unpack_from(buf, pos + 8)
+                    lt, _tick, _toff, snap = ifaces[0]
+                    caplen = min(origlen, blen - 16, snap or origlen)
+                    yield lt, buf, pos + 12, caplen, origlen, 0.0
+                elif btype == 2:  # obsolete packet block
+                    if blen < 32:
+                        raise Damage(start, "packet block too short")
+                    iface, _drops, hi, lo, caplen, origlen = Struct(order + "HHIIII").unpack_from(
+                        buf, pos + 8)
+                    if caplen > blen - 32:
+                        raise Damage(start, f"captured length {caplen} exceeds its block")
+                    if iface >= len(ifaces):
+                        raise Damage(start, f"packet refers to undefined interface {iface}")
+                    lt, tick, toff, _snap = ifaces[iface]
+                    yield lt, buf, pos + 28, caplen, origlen, ((hi << 32) | lo) * tick + toff
+                elif btype == 1:  # interface description
+                    if blen < 20:
+                        raise Damage(start, "interface description block too short")
+                    lt, _res, snap = Struct(order + "HHI").unpack_from(buf, pos + 8)
+                    tick, toff = _idb_options(buf, pos + 16, pos + blen - 4, order)
+                    ifaces.append((lt, tick, toff, snap))
+                    self.interfaces.append(lt)
+                # other blocks (name resolution, statistics, custom, decryption secrets...) are skipped
+        except Damage as exc:
+            self._damaged(exc)
+        finally:
+            self.close()
+
+def _idb_options(buf: bytes, off: int, end: int, order: str) -> tuple[float, float]:
+    """(seconds per timestamp tick, timestamp offset in seconds) from an IDB's options."""
+    tick, toff = 1e-6, 0.0
+    opt = Struct(order + "HH")
+    while off + 4 <= end:
+        code, length = opt.unpack_from(buf, off)
+        val = off + 4
+        if code == 0 or val + length > end:
+            break
+        if code == 9 and length >= 1:  # if_tsresol
+            r = buf[val]
+            tick = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0 ** -r
+        elif code == 14 and length >= 8:  # if_tsoffset
+            (toff,) = Struct(order + "q").unpack_from(buf, val)
+            toff = float(toff)
+        off = val + ((length + 3) & ~3)
+    return tick, toff

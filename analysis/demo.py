@@ -1,0 +1,59 @@
+"""``python -m analysis.demo OUTDIR`` (``make demo``): analyse the shipped capture of the relaying lab app.
+
+Reads captures/relayed/ (made by ``maildetour lab run relayed``: the capture, its case file and the mail
+server's logs), writes OUTDIR/demo-report.html and OUTDIR/demo-report.json and prints the verdict.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analysis.errors import MaildetourError
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+def run_demo(out_dir: Path, sample: Path = CAPTURES / "relayed") -> tuple[dict, Path, Path]:
+    from analysis.lab.catalogfile import LAB_CATALOG
+    from analysis.lab.run import analyze_lab
+    from analysis.output import write_output
+    from analysis.report.render import render
+
+    capture = sample / "phone.pcapng"
+    logs = [p for p in (sample / "dovecot.log", sample / "submission.log") if p.exists()]
+    report = analyze_lab([str(capture)], sample / "case.toml", logs, [str(LAB_CATALOG)], canary=None)
+    html_path, json_path = out_dir / "demo-report.html", out_dir / "demo-report.json"
+    write_output(str(json_path), render(report, "json", "en"))
+    write_output(str(html_path), render(report, "html", "en"))
+    return report, html_path, json_path
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0] if argv else "out")
+    try:
+        report, html_path, json_path = run_demo(out)
+    except MaildetourError as exc:
+        print(f"maildetour demo: {exc}", file=sys.stderr)
+        return exc.exit_code
+    v = report["verdict"]
+    relays = ", ".join(sorted({vendor["owner"] for vendor in v.get("vendors", [])
+                               if "mail-relay" in vendor.get("categories", [])})) or "none"
+    print(f"maildetour demo: {_rel(CAPTURES / 'relayed' / 'phone.pcapng')} (the lab's relaying app)")
+    contacted = "yes" if v["mail_host_contacted"] else "no"
+    print(f"verdict: {v['summary']}  (mail host contacted by the phone: {contacted}; "
+          f"receive {v['receive']['status']}, send {v['send']['status']}; mail relay: {relays})")
+    print(f"report:  {_rel(html_path)}")
+    print(f"         {_rel(json_path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,89 @@
+"""``maildetour flows``: the flow table alone as JSON lines, CSV or an aligned text table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from analysis.model import Capture, Flow, iso_utc
+
+CSV_COLUMNS = (
+    "id", "input", "transport", "client_ip", "client_port", "server_ip", "server_port", "server_by",
+    "packets", "bytes", "c2s_packets", "c2s_bytes", "s2c_packets", "s2c_bytes", "first_frame", "last_frame",
+    "first_seen", "last_seen", "duration", "app_protocol", "starttls", "alpn", "sni", "dns", "http_host",
+    "category", "owner",
+)
+NAME_WIDTH = 48
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_flows(capture: Capture, fmt: str) -> str:
+    """The capture's flows as ``jsonl``, ``csv`` or ``table`` text."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(f.to_json(), ensure_ascii=False) + "\n" for f in capture.flows)
+    if fmt == "csv":
+        return _csv(capture.flows)
+    if fmt == "table":
+        return _table(capture)
+    raise ValueError(f"unknown flow table format {fmt!r}")
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _csv(flows: list[Flow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for f in flows:
+        writer.writerow([
+            f.id, f.input_index, f.transport, f.client.ip, f.client.port, f.server.ip, f.server.port,
+            f.server_by, f.packets, f.bytes, f.c2s_packets, f.c2s_bytes, f.s2c_packets, f.s2c_bytes,
+            f.first_frame, f.last_frame, iso_utc(f.first_seen) or "", iso_utc(f.last_seen) or "",
+            f"{f.duration:.6f}",
+            f.app_protocol, str(f.starttls).lower(), _cell(";".join(f.alpn)), _cell(";".join(f.names.sni)),
+            _cell(";".join(f.names.dns)), _cell(";".join(f.names.http_host)), f.category, _cell(f.owner),
+        ])
+    return out.getvalue()
+
+
+def _printable(text: str) -> str:
+    """Control characters from the network shown as escapes, never sent to the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _endpoint(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _table(capture: Capture) -> str:
+    header = ("id", "proto", "client", "server", "packets", "bytes", "app", "frame", "seconds", "names")
+    rows = [header]
+    for f in capture.flows:
+        names = [n for _src, n in f.names.all()]
+        unique = list(dict.fromkeys(names))
+        rows.append((
+            str(f.id), f.transport, _endpoint(f.client.ip, f.client.port),
+            _endpoint(f.server.ip, f.server.port), str(f.packets), str(f.bytes),
+            f.app_protocol + ("+starttls" if f.starttls else ""), str(f.first_frame),
+            f"{f.duration:.3f}", _shorten(_printable(", ".join(unique)), NAME_WIDTH),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    right = {0, 4, 5, 7, 8}
+    lines = []
+    for r in rows:
+        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+    for info in capture.inputs:
+        state = "complete" if info.complete else f"INCOMPLETE at offset {info.error_offset}"
+        lines.append(f"# {info.path}: {info.format}, {info.packets} frames, {state}")
+        lines.extend(f"#   {_printable(w)}" for w in info.warnings)
+    lines.append(f"# {len(capture.flows)} flows, {len(capture.dns)} DNS names")
+    return "\n".join(lines) + "\n"

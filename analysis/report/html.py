@@ -1,0 +1,540 @@
+"""The report as one self-contained HTML memo (English or German), shaped like the seed memo.
+
+Every value is escaped with ``html.escape`` (attributes too); the page loads nothing and runs nothing:
+a Content-Security-Policy forbids scripts and every fetch, charts are inline SVG, the CSS is inline.
+"""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+
+from analysis.report import charts
+from analysis.report.build import destinations as group_destinations
+from analysis.report.i18n import number, text
+
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; "
+    "connect-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; object-src 'none'"
+)
+MAX_ROWS = 500  # rows per table; the JSON keeps everything
+MAX_LIST = 50  # frames, flows or log lines listed per finding
+MAX_NAMES = 8  # names per destination row
+
+
+class Markup(str):
+    """Text that is already HTML (built here from escaped parts)."""
+
+
+def esc(value) -> str:
+    if isinstance(value, Markup):
+        return value
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def when(value) -> str:
+    """ISO 8601 UTC shortened for tables: 2020-08-28 09:07:56."""
+    s = "" if value is None else str(value)
+    return s[:19].replace("T", " ") if len(s) >= 19 and s[10:11] == "T" else s
+
+
+def _list(items, limit: int = MAX_LIST, sep: str = ", ") -> str:
+    items = list(items or [])
+    shown = sep.join(str(i) for i in items[:limit])
+    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")
+
+
+class _Page:
+    """Collects the page's HTML in order; ``t`` gives the report's words in its language."""
+
+    def __init__(self, report: dict, lang: str) -> None:
+        self.r = report
+        self.lang = lang
+        self.out: list[str] = []
+
+    def t(self, key: str, **values) -> str:
+        return text(self.lang, key, **values)
+
+    def num(self, value) -> Markup:
+        return Markup(esc(number(self.lang, value)) if isinstance(value, (int, float)) else esc(value))
+
+    def yes_no(self, value) -> str:
+        return self.t("yes") if value else self.t("no")
+
+    def add(self, *parts: str) -> None:
+        self.out.extend(parts)
+
+    def table(
+        self,
+        headers: list[str],
+        rows: list[list],
+        numeric: set[int] = frozenset(),
+        nowrap: set[int] = frozenset(),
+        wide: set[int] = frozenset(),
+        total: int | None = None,
+    ) -> None:
+        """Cells are escaped here; ``total`` counts the source rows when only the first were passed."""
+
+        def attr(i: int) -> str:
+            if i in numeric:
+                return ' class="num"'
+            return ' class="nowrap"' if i in nowrap else ' class="wide"' if i in wide else ""
+
+        self.add("<table><thead><tr>")
+        self.add(*(f"<th{attr(i)}>{esc(h)}</th>" for i, h in enumerate(headers)))
+        self.add("</tr></thead><tbody>")
+        for row in rows[:MAX_ROWS]:
+            cells = (f"<td{attr(i)}>{esc(c)}</td>" for i, c in enumerate(row))
+            self.add("<tr>", *cells, "</tr>")
+        self.add("</tbody></table>")
+        total = len(rows) if total is None else total
+        if total > MAX_ROWS:
+            self.add(f"<p>{esc(self.t('truncated_rows', n=total - MAX_ROWS))}</p>")
+
+    def facts(self, pairs: list[tuple[str, object]]) -> None:
+        self.add('<table class="facts"><tbody>')
+        for key, value in pairs:
+            self.add(f"<tr><th>{esc(key)}</th><td>{esc(value)}</td></tr>")
+        self.add("</tbody></table>")
+
+
+def _filter(value) -> Markup:
+    return Markup(f'<code class="filter">{esc(value)}</code>') if value else Markup("")
+
+
+def _header(p: _Page) -> None:
+    case = p.r.get("case") or {}
+    account = (case.get("account") or {}).get("address") or (case.get("account") or {}).get("username") or ""
+    hosts = ", ".join(map(str, (case.get("mail") or {}).get("hosts") or []))
+    p.add("<header>", f'<p class="memo">{esc(p.t("memo"))}</p>', f"<h1>{esc(p.t('title'))}</h1>")
+    sub = " · ".join(x for x in (account, hosts) if x)
+    if sub:
+        p.add(f'<p class="sub">{esc(sub)}</p>')
+    p.add("</header>")
+
+
+def _summary(p: _Page) -> None:
+    v = p.r.get("verdict") or {}
+    word = str(v.get("summary", "inconclusive"))
+    p.add('<section id="summary">', f"<h2>{esc(p.t('summary'))}</h2>")
+    p.add(
+        f'<div class="verdict v-{esc(word)}" id="verdict"><span class="label">{esc(p.t("verdict"))}:</span> '
+        f'<strong class="word">{esc(word)}</strong><p class="meaning">{esc(p.t("verdict." + word))}</p></div>'
+    )
+    if v.get("explanation"):
+        p.add(f'<p class="explanation">{esc(v["explanation"])}</p>')
+    for info in p.r.get("inputs") or []:
+        if not info.get("complete", True):
+            where = (
+                p.t("incomplete_at", offset=info.get("error_offset"))
+                if info.get("error_offset") is not None
+                else p.t("complete") + ": " + p.t("no")
+            )
+            warn = _list(info.get("warnings"), 3)
+            p.add(f'<p class="warn">{esc(info.get("path"))}: {esc(where)}. {esc(warn)}</p>')
+    rows = [(p.t("mail_host_contacted"), p.yes_no(v.get("mail_host_contacted")))]
+    for channel in ("receive", "send"):
+        c = v.get(channel) or {}
+        status = p.t("status." + str(c.get("status", "not-observed")))
+        flows = c.get("flows") or []
+        rows.append((p.t(channel), status + (f" ({p.t('flows')} {_list(flows, 20)})" if flows else "")))
+    vendors = v.get("vendors") or []
+    rows.append(
+        (
+            p.t("vendors"),
+            "; ".join(
+                f"{x.get('owner', '')} ({', '.join(map(str, x.get('categories') or []))}; "
+                f"{len(x.get('flows') or [])} {p.t('flows')})"
+                for x in vendors
+            )
+            or p.t("none"),
+        )
+    )
+    p.facts(rows)
+    p.add("</section>")
+
+
+def _method(p: _Page) -> None:
+    r = p.r
+    p.add('<section id="method">', f"<h2>{esc(p.t('method'))}</h2>", f"<p>{esc(p.t('method.text'))}</p>")
+    p.add(f"<h3>{esc(p.t('inputs'))}</h3>")
+    rows = []
+    for info in r.get("inputs") or []:
+        done = p.yes_no(info.get("complete", True))
+        if info.get("error_offset") is not None:
+            done += "; " + p.t("incomplete_at", offset=info["error_offset"])
+        rows.append(
+            [
+                info.get("path"),
+                info.get("format"),
+                p.num(info.get("packets", 0)),
+                Markup(f"<code>{esc(info.get('sha256'))}</code>"),
+                done,
+                _list(info.get("warnings"), 5, "; "),
+            ]
+        )
+    p.table(
+        [p.t("path"), p.t("format"), p.t("packets"), p.t("sha256"), p.t("complete"), p.t("warnings")],
+        rows,
+        numeric={2},
+    )
+    tool = r.get("tool") or {}
+    catalog = r.get("catalog") or {}
+    settings = r.get("settings") or {}
+    cat_files = "; ".join(
+        f"{f.get('path')} (SHA-256 {f.get('sha256')}, {f.get('entries')})" for f in catalog.get("files") or []
+    )
+    facts = [
+        (p.t("tool"), f"{tool.get('name', '')} {tool.get('version', '')}"),
+        (
+            p.t("catalog"),
+            " ".join(x for x in (str(catalog.get("version") or ""), cat_files) if x) or p.t("none"),
+        ),
+        (p.t("language"), settings.get("lang", p.lang)),
+    ]
+    if settings.get("log_offset") is not None:
+        facts.append((p.t("log_offset"), settings["log_offset"]))
+    p.facts(facts)
+    case = r.get("case") or {}
+    account = case.get("account") or {}
+    canary = case.get("canary") or {}
+    timeline = case.get("timeline") or {}
+    p.add(f"<h3>{esc(p.t('case'))}</h3>")
+    p.facts(
+        [
+            (p.t("account"), account.get("address") or "–"),
+            (p.t("username"), account.get("username") or "–"),
+            (
+                p.t("canary"),
+                p.t("canary.set", env=canary.get("env") or "") if canary.get("set") else p.t("canary.unset"),
+            ),
+            (p.t("mail_hosts"), ", ".join(map(str, (case.get("mail") or {}).get("hosts") or [])) or "–"),
+            (
+                p.t("mail_addresses"),
+                ", ".join(map(str, (case.get("mail") or {}).get("addresses") or [])) or "–",
+            ),
+            (
+                p.t("devices"),
+                ", ".join(map(str, (case.get("device") or {}).get("addresses") or [])) or p.t("all_clients"),
+            ),
+            (p.t("account_added"), timeline.get("account_added") or "–"),
+            (p.t("app_removed"), timeline.get("app_removed") or "–"),
+        ]
+    )
+    logs = (r.get("mail_server") or {}).get("logs") or []
+    if logs:
+        p.add(f"<h3>{esc(p.t('logs'))}</h3>")
+        p.table(
+            [p.t("path"), p.t("sha256"), p.t("lines"), p.t("parsed"), p.t("unmatched"), p.t("software")],
+            [
+                [
+                    lg.get("path"),
+                    Markup(f"<code>{esc(lg.get('sha256'))}</code>"),
+                    p.num(lg.get("lines", 0)),
+                    p.num(lg.get("parsed", 0)),
+                    p.num(lg.get("unmatched", 0)),
+                    _list(lg.get("software"), 5),
+                ]
+                for lg in logs
+            ],
+            numeric={2, 3, 4},
+        )
+    p.add("</section>")
+
+
+def _expected_observed(p: _Page) -> None:
+    case = p.r.get("case") or {}
+    hosts = ", ".join(map(str, (case.get("mail") or {}).get("hosts") or [])) or "–"
+    p.add(
+        '<section id="expected">',
+        f"<h2>{esc(p.t('expected'))}</h2>",
+        f"<p>{esc(p.t('expected.text', hosts=hosts))}</p>",
+        "</section>",
+    )
+    stats = p.r.get("stats") or {}
+    total = stats.get("total") or {}
+    by_cat = {row.get("category"): row for row in stats.get("by_category") or []}
+    p.add('<section id="observed">', f"<h2>{esc(p.t('observed'))}</h2>")
+    p.add(
+        "<p>"
+        + esc(
+            p.t(
+                "observed.counts",
+                flows=number(p.lang, total.get("flows", 0)),
+                bytes=number(p.lang, total.get("bytes", 0)),
+                relay=number(p.lang, (by_cat.get("mail-relay") or {}).get("flows", 0)),
+                mailhost=number(p.lang, (by_cat.get("mail-host") or {}).get("flows", 0)),
+            )
+        )
+        + "</p>"
+    )
+    p.add(f'<figure class="chart" id="chart-timeline">{charts.timeline_svg(p.r, p.lang)}</figure>')
+    p.add(f'<figure class="chart" id="chart-bytes">{charts.bytes_svg(p.r, p.lang)}</figure>')
+    p.add(f"<h3>{esc(p.t('stats'))}</h3>")
+    rows = [
+        [
+            Markup(
+                f'<span class="swatch" style="background:{esc(charts.color(str(row.get("category"))))}">'
+                f"</span>{esc(row.get('category'))}"
+            ),
+            p.t("cat." + str(row.get("category"))),
+            p.num(row.get("flows", 0)),
+            p.num(row.get("bytes", 0)),
+            p.num(row.get("c2s_bytes", 0)),
+        ]
+        for row in stats.get("by_category") or []
+    ]
+    p.table([p.t("category"), "", p.t("flows_h"), p.t("bytes"), p.t("sent")], rows, numeric={2, 3, 4})
+    p.add("</section>")
+
+
+def _findings(p: _Page) -> None:
+    p.add('<section id="findings">', f"<h2>{esc(p.t('findings'))}</h2>")
+    findings = p.r.get("findings") or []
+    if not findings:
+        p.add(f"<p>{esc(p.t('no_findings'))}</p>")
+    for i, f in enumerate(findings, 1):
+        sev = str(f.get("severity", "info"))
+        p.add(
+            f'<article class="finding sev-{esc(sev)}">',
+            f'<h3><span class="sev">{esc(p.t("severity." + sev))}</span>{i}. {esc(f.get("kind"))}</h3>',
+            f"<p>{esc(f.get('message'))}</p>",
+            '<dl class="evidence">',
+        )
+        if f.get("flows"):
+            p.add(f"<dt>{esc(p.t('flows_h'))}</dt><dd>{esc(_list(f['flows']))}</dd>")
+        if f.get("frames"):
+            p.add(f"<dt>{esc(p.t('frames'))}</dt><dd>{esc(_list(f['frames']))}</dd>")
+        if f.get("wireshark_filter"):
+            p.add(f"<dt>{esc(p.t('wireshark_filter'))}</dt><dd>{_filter(f['wireshark_filter'])}</dd>")
+        p.add("</dl>")
+        lines = f.get("log_lines") or []
+        if lines:
+            shown = "\n".join(str(x) for x in lines[:MAX_LIST])
+            p.add(f"<p>{esc(p.t('log_lines'))}:</p><pre><code>{esc(shown)}</code></pre>")
+            if len(lines) > MAX_LIST:
+                p.add(f"<p>{esc(p.t('more', n=len(lines) - MAX_LIST))}</p>")
+        p.add("</article>")
+    p.add("</section>")
+
+
+def _destinations(p: _Page) -> None:
+    groups = p.r.get("destinations")
+    if groups is None:
+        groups = group_destinations([f for f in p.r.get("flows") or [] if isinstance(f, dict)])
+    p.add('<section id="destinations">', f"<h2>{esc(p.t('destinations'))}</h2>")
+    for group in groups:
+        cat = str(group.get("category"))
+        p.add(
+            f'<h3 id="cat-{esc(cat)}">'
+            f'<span class="swatch" style="background:{esc(charts.color(cat))}"></span>'
+            f"{esc(cat)}: {esc(p.t('cat.' + cat))}</h3>"
+        )
+        rows = [
+            [
+                s.get("address"),
+                f"{s.get('port')}/{s.get('transport')}",
+                _list(s.get("names"), MAX_NAMES),
+                s.get("owner"),
+                ", ".join(map(str, s.get("protocols") or [])),
+                p.num(s.get("flows", 0)),
+                p.num(s.get("bytes", 0)),
+                p.num(s.get("c2s_bytes", 0)),
+                when(s.get("first_seen")),
+                when(s.get("last_seen")),
+                _filter(s.get("wireshark_filter")),
+            ]
+            for s in (group.get("servers") or [])[:MAX_ROWS]
+        ]
+        p.table(
+            [
+                p.t("server"),
+                p.t("port"),
+                p.t("names"),
+                p.t("owner"),
+                p.t("protocol"),
+                p.t("flows_h"),
+                p.t("bytes"),
+                p.t("sent"),
+                p.t("first_seen"),
+                p.t("last_seen"),
+                p.t("wireshark_filter"),
+            ],
+            rows,
+            numeric={5, 6, 7},
+            nowrap={0, 1, 4, 8, 9},
+            wide={2},
+            total=len(group.get("servers") or []),
+        )
+    p.add("</section>")
+
+
+def _mail_server(p: _Page) -> None:
+    view = p.r.get("mail_server")
+    if not isinstance(view, dict):
+        return
+    p.add(
+        '<section id="mail-server">',
+        f"<h2>{esc(p.t('mail_server'))}</h2>",
+        f"<p>{esc(p.t('mail_server.text'))}</p>",
+    )
+    origins = view.get("origins") or []
+    accounts = []
+    for o in origins:
+        if o.get("account") not in accounts:
+            accounts.append(o.get("account"))
+    for account in accounts:
+        p.add(f"<h3>{esc(p.t('origins'))}: {esc(account)}</h3>")
+        p.table(
+            [
+                p.t("address"),
+                p.t("owner"),
+                p.t("category"),
+                p.t("first"),
+                p.t("last"),
+                p.t("count"),
+                p.t("failures"),
+                p.t("is_device"),
+                p.t("after_removal"),
+            ],
+            [
+                [
+                    o.get("address"),
+                    o.get("owner"),
+                    o.get("category"),
+                    when(o.get("first")),
+                    when(o.get("last")),
+                    p.num(o.get("count", 0)),
+                    p.num(o.get("failures", 0)),
+                    p.yes_no(o.get("is_device")),
+                    p.yes_no(o.get("after_removal")),
+                ]
+                for o in origins
+                if o.get("account") == account
+            ],
+            numeric={5, 6},
+        )
+    conns = view.get("connections") or []
+    if conns:
+        p.add(f"<h3>{esc(p.t('connections'))}</h3>")
+        p.table(
+            [p.t("file"), p.t("local"), p.t("remote"), p.t("owner"), p.t("port"), p.t("state")],
+            [
+                [
+                    c.get("file"),
+                    c.get("local"),
+                    c.get("remote"),
+                    c.get("remote_owner"),
+                    c.get("port"),
+                    c.get("state"),
+                ]
+                for c in conns[:MAX_ROWS]
+            ],
+            total=len(conns),
+        )
+    quoted = [f for f in p.r.get("findings") or [] if f.get("log_lines")]
+    if quoted:
+        p.add(f"<h3>{esc(p.t('log_lines'))}</h3>")
+        for f in quoted:
+            shown = "\n".join(str(x) for x in f["log_lines"][:MAX_LIST])
+            p.add(f"<p>{esc(f.get('kind'))}: {esc(f.get('message'))}</p><pre><code>{esc(shown)}</code></pre>")
+    p.add("</section>")
+
+
+def _appendix(p: _Page) -> None:
+    p.add('<section id="appendix-owners">', f"<h2>{esc(p.t('appendix.owners'))}</h2>")
+    p.table(
+        [
+            p.t("address"),
+            p.t("owner"),
+            p.t("category"),
+            p.t("rule"),
+            p.t("matched"),
+            p.t("source"),
+            p.t("catalog_source"),
+            p.t("names_seen"),
+            p.t("port"),
+            p.t("flows_h"),
+        ],
+        [
+            [
+                o.get("address"),
+                o.get("owner"),
+                ", ".join(map(str, o.get("categories") or [o.get("category")])),
+                o.get("rule"),
+                o.get("matched"),
+                o.get("source"),
+                o.get("catalog_source"),
+                _list(o.get("names"), 32),
+                _list(o.get("ports"), 20),
+                p.num(len(o.get("flows") or [])),
+            ]
+            for o in (p.r.get("owners") or [])[:MAX_ROWS]
+        ],
+        total=len(p.r.get("owners") or []),
+        numeric={9},
+        nowrap={0},
+    )
+    p.add("</section>")
+    dns = p.r.get("dns") or []
+    if dns:
+        p.add('<section id="appendix-dns">', f"<h2>{esc(p.t('appendix.dns'))}</h2>")
+        p.table(
+            [p.t("query"), p.t("types"), p.t("answers"), p.t("first_frame"), p.t("client")],
+            [
+                [
+                    d.get("query"),
+                    ", ".join(map(str, d.get("types") or [])),
+                    _list(d.get("answers"), 16),
+                    d.get("first_frame"),
+                    d.get("client"),
+                ]
+                for d in dns[:MAX_ROWS]
+            ],
+            total=len(dns),
+            numeric={3},
+        )
+        p.add("</section>")
+
+
+def render_html(report: dict, lang: str) -> str:
+    """The full page as a string."""
+    p = _Page(report, lang)
+    css = resources.files("analysis.report").joinpath("report.css").read_text(encoding="utf-8")
+    tool = report.get("tool") or {}
+    p.add(
+        "<!DOCTYPE html>",
+        f'<html lang="{esc(lang)}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'  # a constant without quotes,
+        '<meta name="referrer" content="no-referrer">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(p.t('title'))}</title>",
+        f"<style>\n{css}</style>",
+        "</head>",
+        "<body>",
+    )
+    _header(p)
+    _summary(p)
+    _method(p)
+    _expected_observed(p)
+    _findings(p)
+    _destinations(p)
+    _mail_server(p)
+    _appendix(p)
+    p.add(
+        "<footer><p>"
+        + esc(
+            p.t(
+                "footer",
+                tool=tool.get("name", "maildetour"),
+                version=tool.get("version", ""),
+                schema=report.get("schema", ""),
+            )
+        )
+        + "</p></footer>",
+        "</body>",
+        "</html>",
+    )
+    return "\n".join(p.out) + "\n"

@@ -1,0 +1,359 @@
+"""The live session behind the mitmproxy addon: Flow records as they happen, tagged, logged and reported.
+
+mitmproxy connections become Flow records through ``analysis.sources.mitmflows`` (the same converter as
+for ``.mitm`` files), are classified by ``analysis.classify.Classifier`` with names learned from DNS, end
+up one JSON line each in the live log, and the report comes from ``analysis.pipeline.analyze_capture``:
+the same stages as ``maildetour analyze``. Nothing here holds more than a bounded window per flow.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import IO
+
+from analysis.canary import CanaryHit, CanaryMatcher
+from analysis.case import Case, load_case
+from analysis.errors import CaseError, MaildetourError
+from analysis.model import CATEGORIES, Capture, DnsEntry, Finding, Flow, InputInfo
+from analysis.sources.mitmflows import FlowTable, _State, app_protocol
+
+log = logging.getLogger("maildetour")
+
+BLOCKABLE = (*CATEGORIES, "quic")
+MARKS = {  # one mitmproxy marker (emoji name) per category, shown in mitmweb and mitmproxy's console
+    "mail-host": ":mailbox:",
+    "mail-relay": ":incoming_envelope:",
+    "other-mail": ":envelope:",
+    "auth": ":key:",
+    "telemetry": ":bar_chart:",
+    "crash-report": ":boom:",
+    "diagnostics": ":stethoscope:",
+    "push": ":bell:",
+    "cdn": ":package:",
+    "ads-analytics": ":moneybag:",
+    "platform": ":iphone:",
+    "name-resolution": ":compass:",
+    "unknown": ":question:",
+}
+BLOCKED_MARK = ":no_entry:"
+BLOCK_NOTE = "blocked by maildetour_block"
+MAX_FINDINGS = 10_000
+MAX_DNS_ENTRIES = 100_000
+MAX_SCAN_BODY = 64 << 20  # request bodies longer than this are scanned up to here
+REPORT_FORMATS = {".json": "json", ".md": "md", ".html": "html", ".htm": "html", ".csv": "csv"}
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@dataclass
+class LiveConfig:
+    """The addon's options, checked: every problem is a MaildetourError with one clear line."""
+
+    case: Case
+    catalog_paths: list[str] = field(default_factory=list)
+    jsonl: str = ""
+    report: str = ""
+    block: frozenset[str] = frozenset()
+    lang: str = "en"
+
+    @classmethod
+    def from_options(cls, case_path: str = "", mail_hosts: str = "", devices: str = "", jsonl: str = "",
+                     report: str = "", block: str = "", catalogs: str = "", lang: str = "en") -> LiveConfig:
+        case = load_case(case_path or None)
+        case.override(mail_hosts=split_list(mail_hosts), devices=split_list(devices))
+        unknown = [b for b in split_list(block) if b not in BLOCKABLE]
+        if unknown:
+            raise CaseError(f"maildetour_block: unknown {', '.join(unknown)} (known: {', '.join(BLOCKABLE)})")
+        for path, what in ((jsonl, "maildetour_jsonl"), (report, "maildetour_report")):
+            folder = os.path.dirname(os.path.abspath(path)) if path else ""
+            if path and not os.path.isdir(folder):
+                raise CaseError(f"{what}: folder {folder} does not exist")
+        if report and os.path.splitext(report)[1].lower() not in REPORT_FORMATS:
+            raise CaseError(f"maildetour_report: {report}: name must end in {', '.join(REPORT_FORMATS)}")
+        if lang not in ("en", "de"):
+            raise CaseError("maildetour_lang: must be en or de")
+        return cls(case=case, catalog_paths=split_list(catalogs), jsonl=jsonl, report=report,
+                   block=frozenset(split_list(block)), lang=lang)
+
+
+class LiveSession:
+    """Everything the addon learns in one run; the addon's hooks call the ``on_*`` methods."""
+
+    def __init__(self, config: LiveConfig) -> None:
+        from analysis.catalog import Catalog
+        from analysis.classify import Classifier
+
+        self.config = config
+        self.case = config.case
+        self.catalog = Catalog.load(config.catalog_paths)
+        self.classifier = Classifier(self.case, self.catalog)
+        self.table = FlowTable(source="live")
+        self.finished: list[Flow] = []
+        self.dns: dict[str, DnsEntry] = {}
+        self.findings: list[Finding] = []
+        self._hits: set[tuple[int, str, str]] = set()
+        self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.messages = 0
+        self.matcher = CanaryMatcher(self.case.canary, self.case.account_address, self.case.username)
+        self.redactor = self.case.redactor()
+        self._jsonl: IO[str] | None = None
+        if config.jsonl:
+            try:
+                self._jsonl = open(config.jsonl, "a", encoding="utf-8")  # noqa: SIM115 - open for the session
+            except OSError as exc:
+                raise MaildetourError(f"maildetour_jsonl: {config.jsonl}: {exc.strerror}") from None
+
+    # ---- which records ---------------------------------------------------------------------------------
+
+    def tracks(self, client) -> bool:
+        """Only the configured devices are analysed (all clients when none is configured)."""
+        if not self.case.devices:
+            return True
+        peer = client.peername
+        return bool(peer) and peer[0] in self.case.devices
+
+    def record(self, client, server) -> _State | None:
+        if not self.tracks(client) or (client.id, server.id) in self._ended:
+            return None
+        return self.table.state(client, server)
+
+    def classify(self, st: _State) -> str:
+        """Classify again only when the names or the protocol changed (a few dict lookups otherwise)."""
+        f = st.flow
+        f.app_protocol = app_protocol(st)
+        key = (len(f.names.sni), len(f.names.http_host), len(f.names.dns), f.app_protocol, f.server.ip)
+        if key != st.classified:
+            self.classifier.classify_flow(f)
+            st.classified = (len(f.names.sni), len(f.names.http_host), len(f.names.dns), f.app_protocol,
+                             f.server.ip)
+        return f.category
+
+    def block_reason(self, st: _State) -> str | None:
+        """Why this record's flow must be killed (None: let it through)."""
+        if not self.config.block:
+            return None
+        f = st.flow
+        if "quic" in self.config.block and f.transport == "udp" and f.server.port == 443:
+            return "quic"
+        category = self.classify(st)
+        return category if category in self.config.block else None
+
+    def kill(self, st: _State, reason: str) -> None:
+        """Note and log a kill (the caller does the killing)."""
+        if st.killed:
+            return
+        f = st.flow
+        self.table.mark_killed(st, f"{BLOCK_NOTE} ({reason})")
+        log.warning("maildetour: blocked %s flow %d %s -> %s:%d (%s)", reason, f.id, f.client.ip,
+                    self._name(f), f.server.port, f.owner or "?")
+
+    @staticmethod
+    def _name(f: Flow) -> str:
+        names = f.names.all()
+        return names[0][1] if names else f.server.ip
+
+    def tag(self, mflow, st: _State) -> None:
+        """mitmproxy's comment and marker: "category owner", one marker per category."""
+        f = st.flow
+        if mflow.comment and mflow.comment.split(" ", 1)[0] not in CATEGORIES:
+            return  # an analyst's own comment stays
+        comment = f"{f.category} {f.owner}".strip() + (" [blocked]" if st.killed else "")
+        mflow.comment = self.redactor.text(comment)
+        mflow.marked = BLOCKED_MARK if st.killed else MARKS.get(f.category, ":question:")
+
+    # ---- DNS -------------------------------------------------------------------------------------------
+
+    def learn_dns(self, entries: list[DnsEntry]) -> None:
+        if not entries:
+            return
+        self.classifier.learn_dns(entries)
+        for entry in entries:
+            key = entry.query.lower()
+            have = self.dns.get(key)
+            if have is None:
+                if len(self.dns) < MAX_DNS_ENTRIES:
+                    self.dns[key] = copy.deepcopy(entry)
+                continue
+            have.types.extend(t for t in entry.types if t not in have.types)
+            have.answers.extend(a for a in entry.answers if a not in have.answers)
+            del have.answers[64:]
+
+    # ---- canary ----------------------------------------------------------------------------------------
+
+    def scan(self, st: _State, data: bytes, where: str, stream_key: str | None = None) -> None:
+        """Look for the canary and the account's names in what the client sent (never to the mail host)."""
+        if not self.matcher.active or not data:
+            return
+        if st.flow.category == "mail-host":
+            return
+        if stream_key is not None:
+            stream = st.extra.get(stream_key)
+            if stream is None:
+                stream = st.extra[stream_key] = self.matcher.stream()
+            hits = stream.feed(data)
+        else:
+            hits = self.matcher.scan(data[:MAX_SCAN_BODY])
+        for hit in hits:
+            self._finding(st, hit, where)
+
+    def scan_request(self, st: _State, req) -> bool:
+        """Scan a request's URL, headers and body in one pass; True when the password is in it (so the
+        copy mitmproxy keeps must be scrubbed). Findings only for destinations other than the mail host."""
+        if not self.matcher.active:
+            return False
+        parts = [("URL", req.url.encode("utf-8", "surrogateescape"))]
+        parts += [(f"header {name.decode('latin-1')[:40]}", name + b": " + value)
+                  for name, value in req.headers.fields]
+        body = (req.get_content(strict=False) or b"") if req.raw_content else b""
+        parts.append(("request body", body[:MAX_SCAN_BODY]))
+        hits = self.matcher.scan(b"\n".join(data for _, data in parts))
+        if not hits:
+            return False
+        if st.flow.category != "mail-host":
+            for where, data in parts:
+                for hit in self.matcher.scan(data):
+                    self._finding(st, hit, where)
+        return any(h.label == "password" for h in hits)
+
+    def _finding(self, st: _State, hit: CanaryHit, where: str) -> None:
+        f = st.flow
+        key = (f.id, hit.label, hit.form)
+        if key in self._hits or len(self.findings) >= MAX_FINDINGS:
+            return
+        self._hits.add(key)
+        dest = f"{self._name(f)} ({f.server.ip}:{f.server.port})"
+        what = {"password": "The test account's password (canary)", "address": "The test account's address",
+                "username": "The test account's username"}[hit.label]
+        message = f"{what} was sent to {dest}, {f.category or 'unknown'}, as {hit.form} in the {where}"
+        self.findings.append(Finding(
+            kind="credential-leak", severity=hit.severity, message=self.redactor.text(message), flows=[f.id],
+            wireshark_filter=f.wireshark_filter(),
+            details={"secret": hit.label, "form": hit.form, "where": where, "destination": self._name(f),
+                     "server": f"{f.server.ip}:{f.server.port}", "category": f.category, "owner": f.owner},
+        ))
+        log.warning("maildetour: credential leak: %s", self.redactor.text(message))
+
+    def scrub_request(self, req) -> None:
+        """After a request went out: the password out of the copy mitmproxy keeps (and saves with -w)."""
+        path = req.path.encode("utf-8", "surrogateescape")
+        clean = self.matcher.redact(path)
+        if clean != path:
+            req.path = clean.decode("utf-8", "surrogateescape")
+        for name, value in list(req.headers.fields):
+            clean = self.matcher.redact(value)
+            if clean != value:
+                req.headers[name.decode("latin-1")] = clean.decode("latin-1")
+        if req.raw_content:
+            body = req.get_content(strict=False) or b""
+            clean = self.matcher.redact(body)
+            if clean != body:
+                req.content = clean
+
+    def scrub_messages(self, messages) -> None:
+        """The password out of a finished TCP/UDP flow's stored messages (already forwarded)."""
+        for msg in messages:
+            clean = self.matcher.redact(msg.content)
+            if clean != msg.content:
+                msg.content = clean
+
+    # ---- the end of a record ---------------------------------------------------------------------------
+
+    def end(self, flows: list[Flow]) -> None:
+        for f in flows:
+            self.classifier.classify_flow(f)
+            self.finished.append(f)
+            self._write_jsonl(f)
+
+    def end_pair(self, client, server) -> None:
+        key = (client.id, server.id)
+        flow = self.table.pop(client, server)
+        if flow is not None:
+            self._ended[key] = None
+            while len(self._ended) > 4096:
+                self._ended.popitem(last=False)
+            self.end([flow])
+
+    def _write_jsonl(self, f: Flow) -> None:
+        if self._jsonl is None:
+            return
+        record = f.to_json()
+        record["notes"] = list(f.notes)  # e.g. "blocked by maildetour_block (telemetry)"
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        try:
+            self._jsonl.write(self.redactor.text(line) + "\n")
+            self._jsonl.flush()
+        except OSError as exc:
+            log.error("maildetour: cannot write %s: %s", self.config.jsonl, exc.strerror)
+
+    # ---- the report ------------------------------------------------------------------------------------
+
+    def capture(self) -> Capture:
+        """Everything so far: finished records plus a snapshot of the open ones."""
+        open_flows = []
+        for st in self.table.active():
+            snap = copy.deepcopy(st.flow)
+            snap.app_protocol = app_protocol(st)
+            open_flows.append(snap)
+        flows = sorted(self.finished + open_flows, key=lambda f: f.id)
+        info = InputInfo(path="mitmproxy (live)", format="live", packets=self.messages)
+        findings = list(self.findings) + self._block_findings(flows)
+        return Capture(inputs=[info], flows=flows, dns=list(self.dns.values()), findings=findings)
+
+    @staticmethod
+    def _block_findings(flows: list[Flow]) -> list[Finding]:
+        """One finding per blocked category, so the report says which flows the proxy killed."""
+        by_reason: dict[str, list[int]] = {}
+        for f in flows:
+            for note in f.notes:
+                if note.startswith(BLOCK_NOTE):
+                    by_reason.setdefault(note[len(BLOCK_NOTE):].strip(" ()"), []).append(f.id)
+        return [Finding(kind="proxy-block", severity="info",
+                        message=f"maildetour_block killed {len(ids)} {reason} flow(s) at the proxy",
+                        flows=ids[:1000], details={"reason": reason, "count": len(ids)})
+                for reason, ids in sorted(by_reason.items())]
+
+    def report(self) -> dict:
+        from analysis.pipeline import Settings, analyze_capture
+
+        settings = Settings(case=self.case, catalog_paths=list(self.config.catalog_paths),
+                            lang=self.config.lang)
+        return analyze_capture(self.capture(), settings)
+
+    def write_report(self, path: str | None = None) -> str:
+        from analysis.output import write_output
+        from analysis.report.render import render
+
+        target = path or self.config.report
+        if not target:
+            raise MaildetourError("no report path: set maildetour_report")
+        fmt = REPORT_FORMATS.get(os.path.splitext(target)[1].lower(), "json")
+        write_output(target, render(self.report(), fmt, self.config.lang))
+        return target
+
+    def summary(self) -> str:
+        report = self.report()
+        v = report.get("verdict") or {}
+        cats: dict[str, int] = {}
+        for f in report.get("flows", []):
+            cats[f["category"]] = cats.get(f["category"], 0) + 1
+        counted = ", ".join(f"{k} {n}" for k, n in sorted(cats.items())) or "no flows yet"
+        leaks = sum(1 for x in report.get("findings", []) if x.get("kind") == "credential-leak")
+        receive = (v.get("receive") or {}).get("status", "?")
+        send = (v.get("send") or {}).get("status", "?")
+        contacted = "yes" if v.get("mail_host_contacted") else "no"
+        return (f"verdict so far: {v.get('summary', '?')}; mail host contacted: {contacted}; "
+                f"receive {receive}, send {send}; flows: {counted}; credential leaks: {leaks}")
+
+    def close(self) -> None:
+        """End every open record (shutdown); the caller writes the report."""
+        self.end(self.table.pop_all())
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None

@@ -1,0 +1,272 @@
+"""The verdict (direct | relayed | mixed | inconclusive) and the findings that support it.
+
+Works on classified flows only (``flow.category`` set by analysis.classify). Receive = IMAP/POP3 to the
+mail host, send = SMTP/submission/SMTPS to the mail host, judged by ``flow.app_protocol`` and, when the
+payload was not seen, by the server port. Every finding cites flow ids, frame numbers and a Wireshark
+display filter built from addresses and ports only (never from names taken off the network).
+"""
+
+from __future__ import annotations
+
+from analysis.case import Case
+from analysis.findings_text import explain, message
+from analysis.model import CATEGORIES, RECEIVE_PROTOCOLS, SEND_PROTOCOLS, Capture, Finding, Flow
+
+RECEIVE_PORTS = frozenset({110, 143, 993, 995})
+SEND_PORTS = frozenset({25, 465, 587})
+UNSEEN = frozenset({"other", "tls", ""})
+LONG_LIVED_SECONDS = 600.0  # a connection open longer than 10 minutes is reported
+MAX_FRAMES = 200  # frame numbers cited per finding
+MAX_FILTER_VALUES = 32  # addresses or ports in one display filter
+SDK_KINDS = {"telemetry": "low", "crash-report": "low", "diagnostics": "medium", "ads-analytics": "medium"}
+NOT_VENDORS = frozenset({"mail-host", "name-resolution"})
+
+
+def channel(flow: Flow) -> str | None:
+    """'receive', 'send' or None: by the protocol seen, else by the server port."""
+    proto = flow.app_protocol
+    if proto in RECEIVE_PROTOCOLS:
+        return "receive"
+    if proto in SEND_PROTOCOLS:
+        return "send"
+    if proto in UNSEEN:
+        if flow.server.port in RECEIVE_PORTS:
+            return "receive"
+        if flow.server.port in SEND_PORTS:
+            return "send"
+    return None
+
+
+def _assumed(flow: Flow) -> bool:
+    return flow.evidence is not None and flow.evidence.rule == "mail-host:assumed"
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+def _any_of(field: str, values: list) -> str:
+    values = values[:MAX_FILTER_VALUES]
+    terms = [f"{field}=={v}" for v in values]
+    return terms[0] if len(terms) == 1 else "(" + " || ".join(terms) + ")"
+
+
+def display_filter(flows: list[Flow]) -> str:
+    """A Wireshark display filter showing these flows: server addresses and server ports."""
+    if not flows:
+        return ""
+    v4 = _unique(f.server.ip for f in flows if ":" not in f.server.ip)
+    v6 = _unique(f.server.ip for f in flows if ":" in f.server.ip)
+    addr = [_any_of("ip.addr", v4)] if v4 else []
+    addr += [_any_of("ipv6.addr", v6)] if v6 else []
+    ports = []
+    for transport in ("tcp", "udp"):
+        values = sorted({f.server.port for f in flows if f.transport == transport})
+        if values:
+            ports.append(_any_of(f"{transport}.port", values))
+
+    def join(parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
+
+    return " && ".join(join(p) for p in (addr, ports) if p)
+
+
+def _frames(flows: list[Flow]) -> list[int]:
+    return sorted({f.first_frame for f in flows if f.first_frame})[:MAX_FRAMES]
+
+
+def _endpoint(flow: Flow) -> str:
+    names = flow.names.sni or flow.names.http_host or flow.names.dns
+    return names[0] if names else flow.server.ip
+
+
+def _ids(flows: list[Flow]) -> list[int]:
+    return [f.id for f in flows]
+
+
+def _vendors(flows: list[Flow]) -> list[dict]:
+    groups: dict[str, dict] = {}
+    for flow in flows:
+        if flow.category in NOT_VENDORS:
+            continue
+        owner = flow.owner or flow.server.ip
+        group = groups.setdefault(owner, {"owner": owner, "categories": set(), "flows": []})
+        group["categories"].add(flow.category)
+        group["flows"].append(flow.id)
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    result = [
+        {"owner": g["owner"], "categories": sorted(g["categories"], key=order.get), "flows": g["flows"]}
+        for g in groups.values()
+    ]
+    result.sort(key=lambda v: ("mail-relay" not in v["categories"], -len(v["flows"]), v["owner"]))
+    return result
+
+
+def _missing(capture: Capture, case: Case, flows: list[Flow], spoke: bool, relay: bool) -> list[str]:
+    missing = []
+    packets = sum(i.packets for i in capture.inputs)
+    if not flows:
+        missing.append("device-not-seen" if case.devices and packets else "no-traffic")
+    if not case.mail_hosts and not case.mail_addresses:
+        missing.append("no-mail-host")
+    elif (
+        flows
+        and not capture.dns
+        and not case.mail_host_ips()
+        and not any(f.category == "mail-host" for f in flows)
+    ):
+        missing.append("no-dns")
+    if flows and not spoke and not relay and not any(channel(f) for f in flows):
+        missing.append("no-mail-traffic")
+    if not capture.complete:
+        missing.append("incomplete-input")
+    return missing
+
+
+def decide(capture: Capture, case: Case, lang: str = "en") -> tuple[dict, list[Finding]]:
+    """The ``verdict`` dict of the report and the findings, in ``lang`` (en or de)."""
+    flows = capture.flows
+    host_flows = [f for f in flows if f.category == "mail-host"]
+    receive = [f for f in host_flows if channel(f) == "receive"]
+    send = [f for f in host_flows if channel(f) == "send"]
+    relay = [f for f in flows if f.category == "mail-relay"]
+    spoke = bool(receive or send)
+    if spoke and relay:
+        summary = "mixed"
+    elif spoke:
+        summary = "direct"
+    elif relay:
+        summary = "mixed" if host_flows else "relayed"
+    else:
+        summary = "inconclusive"
+    verdict = {
+        "summary": summary,
+        "mail_host_contacted": bool(host_flows),
+        "receive": {"status": "direct" if receive else "not-observed", "flows": _ids(receive)},
+        "send": {"status": "direct" if send else "not-observed", "flows": _ids(send)},
+        "vendors": _vendors(flows),
+        "explanation": "",
+        "missing": _missing(capture, case, flows, spoke, bool(relay)),
+        "assumptions": ["mail-host-by-protocol"] if any(_assumed(f) for f in host_flows) else [],
+        "mail_hosts": [str(h) for h in case.mail_hosts],
+        "counts": {
+            "flows": len(flows),
+            "mail_host": len(host_flows),
+            "mail_relay": len(relay),
+            "other_mail": sum(1 for f in flows if f.category == "other-mail"),
+        },
+    }
+    verdict["explanation"] = explain(verdict, lang)
+    return verdict, findings(capture, case, verdict, lang)
+
+
+def _finding(
+    kind: str, severity: str, lang: str, flows: list[Flow], details: dict, frames: list[int] | None = None
+) -> Finding:
+    return Finding(
+        kind=kind,
+        severity=severity,
+        message=message(kind, lang, **details),
+        flows=_ids(flows),
+        frames=frames if frames is not None else _frames(flows),
+        wireshark_filter=display_filter(flows),
+        details=details,
+    )
+
+
+def _host_filter(case: Case, addresses: set[str]) -> str:
+    terms = [f"{'ipv6' if ':' in a else 'ip'}.addr=={a}" for a in sorted(addresses)]
+    for name in sorted(case.mail_host_names()):
+        quoted = name.replace("\\", "").replace('"', "")
+        terms.append(f'tls.handshake.extensions_server_name=="{quoted}"')
+        terms.append(f'dns.qry.name=="{quoted}"')
+    return " || ".join(terms[:MAX_FILTER_VALUES])
+
+
+def findings(capture: Capture, case: Case, verdict: dict, lang: str = "en") -> list[Finding]:
+    """Every finding for classified flows and the verdict already decided."""
+    flows = capture.flows
+    out: list[Finding] = []
+    relay = [f for f in flows if f.category == "mail-relay"]
+    configured = bool(case.mail_hosts or case.mail_addresses)
+    if configured and flows and not verdict["mail_host_contacted"]:
+        hosts = [str(h) for h in case.mail_hosts] + list(case.mail_addresses)
+        f = Finding(
+            kind="mail-host-not-contacted",
+            severity="high" if relay else "medium",
+            message="",
+            flows=_ids(relay),
+            frames=_frames(relay),
+            wireshark_filter=_host_filter(case, set(case.mail_host_ips())),
+            details={"hosts": hosts, "flows_total": len(flows)},
+        )
+        f.message = message(f.kind, lang, **f.details)
+        out.append(f)
+    assumed = [f for f in flows if f.category == "mail-host" and _assumed(f)]
+    if assumed:
+        details = {
+            "endpoints": _unique(f"{f.server.ip}:{f.server.port}" for f in assumed),
+            "flows": len(assumed),
+        }
+        out.append(_finding("mail-host-assumed", "info", lang, assumed, details))
+    by_owner: dict[str, list[Flow]] = {}
+    for flow in relay:
+        by_owner.setdefault(flow.owner or flow.server.ip, []).append(flow)
+    for owner, group in by_owner.items():
+        details = {
+            "owner": owner,
+            "endpoints": _unique(_endpoint(f) for f in group),
+            "addresses": _unique(f.server.ip for f in group),
+            "flows": len(group),
+            "bytes_sent": sum(f.c2s_bytes for f in group),
+            "bytes_received": sum(f.s2c_bytes for f in group),
+        }
+        out.append(_finding("mail-relay", "high", lang, group, details))
+    other_mail = [f for f in flows if f.category == "other-mail" and channel(f)]
+    if other_mail:
+        details = {
+            "endpoints": _unique(f"{_endpoint(f)}:{f.server.port}" for f in other_mail),
+            "flows": len(other_mail),
+        }
+        out.append(_finding("other-mail", "medium", lang, other_mail, details))
+    for kind, severity in SDK_KINDS.items():
+        group = [f for f in flows if f.category == kind]
+        if group:
+            details = {
+                "endpoints": _unique(_endpoint(f) for f in group),
+                "owners": _unique(f.owner for f in group if f.owner),
+                "flows": len(group),
+                "bytes_sent": sum(f.c2s_bytes for f in group),
+            }
+            out.append(_finding(kind, severity, lang, group, details))
+    for flow in flows:
+        if flow.cleartext_credentials and len(out) < 1000:
+            details = {
+                "protocol": flow.app_protocol,
+                "server": f"{_endpoint(flow)} ({flow.server.ip}:{flow.server.port})",
+                "mechanisms": list(flow.auth_mechanisms) or ["?"],
+                "category": flow.category,
+            }
+            frames = sorted(set(flow.credential_frames))[:MAX_FRAMES] or _frames([flow])
+            out.append(_finding("cleartext-credentials", "high", lang, [flow], details, frames))
+    long_lived = sorted((f for f in flows if f.duration > LONG_LIVED_SECONDS), key=lambda f: -f.duration)
+    if long_lived:
+        details = {
+            "count": len(long_lived),
+            "threshold_minutes": int(LONG_LIVED_SECONDS // 60),
+            "longest_minutes": round(long_lived[0].duration / 60, 1),
+            "endpoints": _unique(f"{_endpoint(f)} ({f.category})" for f in long_lived),
+        }
+        severity = "medium" if any(f.category == "mail-relay" for f in long_lived) else "low"
+        out.append(_finding("long-lived-connection", severity, lang, long_lived, details))
+    if verdict["summary"] == "inconclusive":
+        missing = verdict.get("missing") or ["no-mail-traffic"]
+        out.append(
+            Finding(
+                kind="inconclusive",
+                severity="info",
+                message=message("inconclusive", lang, missing=missing),
+                details={"missing": list(missing)},
+            )
+        )
+    return out

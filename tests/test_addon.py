@@ -1,0 +1,559 @@
+"""The mitmproxy addon, end to end: a real mitmdump (SOCKS5 and DNS mode on 127.0.0.1) with the addon,
+real Dovecot (IMAP), aiosmtpd (SMTP) and HTTPS servers on loopback addresses, and real clients.
+
+One run observes (tags, JSONL, saved flows, canary, report); a second run blocks telemetry and QUIC.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from mitmproxy.io import FlowReader
+
+from tests.conftest import require_tool
+from tests.mitmlab import MITMDUMP, HttpsServer, Mitmdump, SocksIMAP4, SocksSMTP, free_port, read_jsonl
+
+CANARY = "Kan4rienvogel!2026"
+CANARY_ENV = "MAILDETOUR_ADDON_TEST_CANARY"
+# addresses of their own, so that other tests running at the same time do not collide on fixed ports
+MAIL_IP = "127.0.77.5"
+SYNC_IP, TELEMETRY_IP, CLIENT_FIRST_IP, QUIC_IP = "127.0.77.7", "127.0.77.8", "127.0.77.9", "127.0.77.10"
+REPORT_FLOW_KEYS = ("id", "transport", "client", "server", "packets", "bytes", "first_frame", "first_seen",
+                    "last_seen", "names", "app_protocol", "starttls", "category", "owner", "wireshark_filter")
+QUIC_PROBE = b"\xc3\x00\x00\x00\x01\x08" + b"\x11" * 1200
+CATALOG = """\
+[[entry]]
+id = "lab-vendor-sync"
+owner = "vendor.test"
+category = "mail-relay"
+source = "maildetour test lab"
+names = ["sync.vendor.test"]
+
+[[entry]]
+id = "lab-vendor-telemetry"
+owner = "vendor.test"
+category = "telemetry"
+source = "maildetour test lab"
+names = ["telemetry.vendor.test"]
+"""
+CASE = f"""\
+[account]
+address = "lft2@example.test"
+username = "lft2"
+canary_env = "{CANARY_ENV}"
+
+[mail]
+hosts = ["{MAIL_IP}"]
+"""
+
+
+class _Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK queued"
+
+
+@dataclass
+class Lab:
+    root: Path
+    observe: Path
+    block: Path
+    results: dict
+    sync_requests: list
+    telemetry_requests: list
+    blocked_requests_before: int
+
+
+def _client_first_server(address: str, port: int, stop: threading.Event) -> socket.socket:
+    """A server that waits for the client's first line and echoes it after "250 got " (client-first)."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((address, port))
+    srv.listen(4)
+    srv.settimeout(0.2)
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except (TimeoutError, OSError):
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    line = conn.recv(1024)
+                    conn.sendall(b"250 got " + line)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv
+
+
+def _client_first(proxy, ip: str, port: int) -> bytes:
+    from analysis.lab.socks import socks_connect
+
+    with socks_connect(proxy, ip, port, None, 10.0) as s:
+        s.sendall(b"EHLO phone.lab.test\r\n")
+        return s.recv(1024)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Lab:
+    require_tool("dovecot")
+    if not MITMDUMP.exists():
+        pytest.fail(f"mitmdump is missing next to {MITMDUMP.parent} (pip install mitmproxy)")
+    from aiosmtpd.controller import Controller
+
+    from analysis.lab.ca import LabCA
+    from analysis.lab.dovecot import start_dovecot
+
+    root = tmp_path_factory.mktemp("addon")
+    (root / "catalog.toml").write_text(CATALOG)
+    (root / "case.toml").write_text(CASE)
+    ca = LabCA.create(root / "ca")
+    sync_cert = ca.issue(root / "ca", "sync.vendor.test", [SYNC_IP])
+    tele_cert = ca.issue(root / "ca", "telemetry.vendor.test", [TELEMETRY_IP])
+    results: dict = {}
+    env = {CANARY_ENV: CANARY}
+    common = {"maildetour_case": str(root / "case.toml"), "maildetour_catalog": str(root / "catalog.toml")}
+    observe, block = root / "observe", root / "block"
+    observe.mkdir()
+    block.mkdir()
+    stop = threading.Event()
+    client_first = None
+    try:
+        client_first = _client_first_server(CLIENT_FIRST_IP, 587, stop)
+    except OSError:
+        pass  # port 587 needs root (or is taken); the client-first test skips
+    echo = _udp_echo(stop)  # UDP/443 needs root too; the QUIC test skips without it
+    sync = HttpsServer(SYNC_IP, str(sync_cert.cert_path), str(sync_cert.key_path))
+    tele = HttpsServer(TELEMETRY_IP, str(tele_cert.cert_path), str(tele_cert.key_path))
+    with start_dovecot(root / "dovecot", MAIL_IP, users={"lft2": CANARY}) as dovecot, sync, tele:
+        smtp_port = free_port(MAIL_IP)
+        smtpd = Controller(_Sink(), hostname=MAIL_IP, port=smtp_port)
+        smtpd.start()
+        try:
+            run = Mitmdump(observe, options={**common, "maildetour_jsonl": str(observe / "live.jsonl"),
+                                             "maildetour_report": str(observe / "report.json")},
+                           dns=True, env=env, extra=["-w", str(observe / "flows.mitm"), *_udp_mode(),
+                                                     "--set", r"ignore_hosts=^passthrough\.vendor\.test:"])
+            with run:
+                imap = SocksIMAP4(run.proxy, MAIL_IP, dovecot.imap_port)
+                results["imap_login"] = imap.login("lft2", CANARY)[0]
+                imap.select("INBOX")
+                imap.logout()
+                smtp = SocksSMTP(run.proxy, MAIL_IP, smtp_port)
+                results["smtp"] = smtp.sendmail("lft2@example.test", ["friend@example.test"],
+                                                "Subject: hello\r\n\r\nhello\r\n")
+                smtp.quit()
+                body = json.dumps({"account": "lft2@example.test", "password": CANARY}).encode()
+                results["sync"] = run.https("sync.vendor.test", SYNC_IP, sync.port, "POST", "/v1/accounts",
+                                            body)
+                token = base64.b64encode(b"\x01\x02" + CANARY.encode() + b"\x03").decode()
+                results["telemetry"] = run.https("telemetry.vendor.test", TELEMETRY_IP, tele.port, "GET",
+                                                 "/v2/events", headers={"X-Session": token})
+                results["dns"] = _dns_query(run.dns_port, "localhost")
+                if client_first is not None:
+                    results["client_first"] = _client_first(run.proxy, CLIENT_FIRST_IP, 587)
+                if echo is not None:
+                    results["quic_observed"] = _udp_probe(run)
+                results["pinned"] = _tls_handshake(run, "pinned.vendor.test", sync.port, ca_file=None)
+                results["passthrough"] = _tls_handshake(run, "passthrough.vendor.test", sync.port,
+                                                        ca_file=str(ca.cert_path))
+            results["observe_log"] = run.output
+            before = len(tele.requests)
+
+            blocker = Mitmdump(block, options={**common, "maildetour_jsonl": str(block / "live.jsonl"),
+                                               "maildetour_report": str(block / "report.json"),
+                                               "maildetour_block": "telemetry,quic"},
+                               env=env, extra=_udp_mode())
+            with blocker:
+                try:
+                    results["blocked_telemetry"] = blocker.https("telemetry.vendor.test", TELEMETRY_IP,
+                                                                 tele.port, "GET", "/v2/events")
+                except (OSError, ssl.SSLError) as exc:
+                    results["blocked_telemetry"] = exc
+                results["allowed_sync"] = blocker.https("sync.vendor.test", SYNC_IP, sync.port, "GET",
+                                                        "/v1/ok")
+                if echo is not None:
+                    results["quic_blocked"] = _udp_probe(blocker)
+            results["block_log"] = blocker.output
+        finally:
+            smtpd.stop()
+            stop.set()
+            if client_first is not None:
+                client_first.close()
+            if echo is not None:
+                results["quic_echo"] = echo[1][0]
+                echo[0].close()
+        results["quic_probe"] = QUIC_PROBE
+    return Lab(root, observe, block, results, list(sync.requests), list(tele.requests), before)
+
+
+def _tls_handshake(run: Mitmdump, name: str, port: int, ca_file: str | None) -> str:
+    """A TLS handshake to SYNC_IP through the proxy: "ok" or the error's class name.
+
+    ``ca_file=None`` trusts only the system CAs (not mitmproxy's): an app with certificate pinning."""
+    from analysis.lab.socks import socks_connect
+
+    ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    ctx.check_hostname = False  # the lab server's certificate is for sync.vendor.test
+    raw = socks_connect(run.proxy, SYNC_IP, port, None, 10.0)
+    try:
+        with ctx.wrap_socket(raw, server_hostname=name) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            s.recv(100)
+        return "ok"
+    except (OSError, ssl.SSLError) as exc:
+        return type(exc).__name__
+    finally:
+        raw.close()
+
+
+def _udp_mode() -> list[str]:
+    """A reverse UDP mode in front of 127.0.0.1:443, the port QUIC uses."""
+    return ["--mode", f"reverse:udp://{QUIC_IP}:443@127.0.0.1:{free_port(kind=socket.SOCK_DGRAM)}"]
+
+
+def _udp_echo(stop: threading.Event):
+    """A UDP echo server on QUIC_IP:443 counting datagrams; None when the port cannot be bound."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((QUIC_IP, 443))
+    except OSError:
+        sock.close()
+        return None
+    sock.settimeout(0.2)
+    count = [0]
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            count[0] += 1
+            sock.sendto(data, peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, count
+
+
+def _udp_probe(run: Mitmdump) -> bytes | None:
+    """Send a QUIC-looking datagram through the proxy's reverse UDP mode; the echo, or None."""
+    mode = next(arg for arg in run.extra if arg.startswith("reverse:udp://"))
+    port = int(mode.rsplit(":", 1)[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2.0)
+        s.sendto(QUIC_PROBE, ("127.0.0.1", port))
+        try:
+            return s.recvfrom(4096)[0]
+        except TimeoutError:
+            return None
+
+
+def _dns_query(port: int, name: str) -> list[str]:
+    from analysis.lab.dnswire import build_query
+    from analysis.protocols.dns import parse_message
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        s.sendto(build_query(4242, name), ("127.0.0.1", port))
+        msg = parse_message(s.recvfrom(4096)[0])
+    return [a.value for a in msg.answers if a.rtype == "A"]
+
+
+def by_server(records: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        out.setdefault(r["server"]["ip"], []).append(r)
+    return out
+
+
+# ---- observing ----------------------------------------------------------------------------------------
+
+def test_clients_worked_through_the_proxy(lab):
+    r = lab.results
+    assert r["imap_login"] == "OK"
+    assert r["smtp"] == {}
+    assert r["sync"][0] == 200 and r["telemetry"][0] == 200
+    assert r["dns"] == ["127.0.0.1"]
+    assert [req[:3] for req in lab.sync_requests if req[1] == "sync.vendor.test"] == [
+        ("POST", "sync.vendor.test", "/v1/accounts"), ("GET", "sync.vendor.test", "/v1/ok")]
+
+
+def test_jsonl_has_one_tagged_record_per_flow(lab):
+    records = read_jsonl(lab.observe / "live.jsonl")
+    servers = by_server(records)
+    mail = servers[MAIL_IP]
+    assert sorted(r["app_protocol"] for r in mail) == ["imap", "smtp"]
+    assert {r["category"] for r in mail} == {"mail-host"}
+    imap = [r for r in mail if r["app_protocol"] == "imap"][0]
+    assert imap["cleartext_credentials"] is True and imap["bytes"] > 0 and imap["packets"] > 2
+    sync = servers[SYNC_IP][0]
+    assert (sync["category"], sync["owner"]) == ("mail-relay", "vendor.test")
+    assert sync["names"]["sni"] == ["sync.vendor.test"] and sync["app_protocol"] == "tls"
+    assert sync["evidence"]["entry"] == "lab-vendor-sync"
+    assert servers[TELEMETRY_IP][0]["category"] == "telemetry"
+    dns = [r for r in records if r["app_protocol"] == "dns"]
+    assert dns and dns[0]["category"] == "name-resolution" and dns[0]["transport"] == "udp"
+    for r in records:
+        assert r["source"] == "live"
+        for key in REPORT_FLOW_KEYS:
+            assert key in r
+        assert r["first_seen"] <= r["last_seen"]
+    assert len({r["id"] for r in records}) == len(records)
+
+
+def test_a_client_first_protocol_on_a_mail_port_stays_raw_tcp(lab):
+    if "client_first" not in lab.results:
+        pytest.skip("binding port 587 needs root")
+    assert lab.results["client_first"] == b"250 got EHLO phone.lab.test\r\n"
+    rec = by_server(read_jsonl(lab.observe / "live.jsonl"))[CLIENT_FIRST_IP][0]
+    assert rec["category"] == "other-mail" and rec["server"]["port"] == 587
+
+
+def test_saved_flows_carry_comment_and_marker(lab):
+    with open(lab.observe / "flows.mitm", "rb") as fh:
+        flows = list(FlowReader(fh).stream())
+    tagged = {(f.type, f.comment, f.marked) for f in flows}
+    assert ("http", "mail-relay vendor.test", ":incoming_envelope:") in tagged
+    assert ("http", "telemetry vendor.test", ":bar_chart:") in tagged
+    assert ("dns", "name-resolution 127.0.0.1", ":compass:") in tagged
+    tcp_comments = {f.comment.split(" ")[0] for f in flows
+                    if f.type == "tcp" and f.server_conn.peername[0] == MAIL_IP}
+    assert tcp_comments == {"mail-host"}
+
+
+def test_canary_found_in_a_post_body_and_in_base64_in_a_header(lab):
+    report = json.loads((lab.observe / "report.json").read_text())
+    leaks = [f for f in report["findings"] if f["kind"] == "credential-leak"]
+    flows = {f["id"]: f for f in report["flows"]}
+    password = [(flows[f["flows"][0]]["server"]["ip"], f["details"]["form"], f["details"]["where"],
+                 f["severity"]) for f in leaks if f["details"]["secret"] == "password"]
+    assert (SYNC_IP, "plain", "request body", "high") in password
+    assert any(ip == TELEMETRY_IP and form.startswith("base64/") and where == "header X-Session"
+               for ip, form, where, _ in password), password
+    assert all(ip != MAIL_IP for ip, *_ in password)  # the mail host is where the password belongs
+    names = [f for f in leaks if f["details"]["secret"] == "address"]
+    assert names and all(f["severity"] == "low" for f in names)
+    assert all(f["wireshark_filter"] for f in leaks)
+
+
+def test_final_report_verdict(lab):
+    report = json.loads((lab.observe / "report.json").read_text())
+    assert report["schema"] == "maildetour.report/1"
+    v = report["verdict"]
+    assert v["summary"] == "mixed"
+    assert v["mail_host_contacted"] is True
+    assert v["receive"]["status"] == "direct" and v["send"]["status"] == "direct"
+    assert any(x["owner"] == "vendor.test" for x in v["vendors"])
+    assert report["inputs"][0]["format"] == "live"
+    assert "verdict so far: mixed" in lab.results["observe_log"]
+
+
+def test_saved_flow_file_gives_the_same_categories_through_the_cli(lab, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "offline.json"
+    proc = subprocess.run([sys.executable, "-m", "analysis.cli", "analyze", str(lab.observe / "flows.mitm"),
+                           "--case", str(lab.root / "case.toml"), "--catalog", str(lab.root / "catalog.toml"),
+                           "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    offline = json.loads(out.read_text())
+    live = read_jsonl(lab.observe / "live.jsonl")
+    key = lambda r: (r["server"]["ip"], r["server"]["port"], r["category"])  # noqa: E731
+    unsaved = {"pinned.vendor.test", "passthrough.vendor.test"}  # mitmproxy saves no flow for these
+    expected = {key(r) for r in live if not unsaved & set(r["names"]["sni"])}
+    assert {key(r) for r in offline["flows"]} == expected
+    assert offline["verdict"]["summary"] == "mixed"
+
+
+def test_canary_never_appears_in_any_output(lab):
+    raw = CANARY.encode()
+    needles = [raw, quote(CANARY, safe="").encode(), hashlib.sha256(raw).hexdigest().encode(),
+               base64.b64encode(b"\x01\x02" + raw + b"\x03")]
+    files = [p for p in lab.root.rglob("*")
+             if p.is_file() and "dovecot" not in p.parts and "ca" not in p.parts]
+    assert any(p.name == "flows.mitm" for p in files) and any(p.suffix == ".jsonl" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, path
+    for log in (lab.results["observe_log"], lab.results["block_log"]):
+        assert CANARY not in log
+
+
+def test_tls_that_is_not_intercepted_is_still_recorded_with_its_sni(lab):
+    """Pinned apps (the client refuses mitmproxy's certificate) and ignore_hosts passthrough: mitmproxy
+    keeps no flow for them (its issues #6861, #7577), the addon does."""
+    assert lab.results["pinned"] != "ok" and lab.results["passthrough"] == "ok"
+    records = {r["names"]["sni"][0]: r for r in read_jsonl(lab.observe / "live.jsonl") if r["names"]["sni"]}
+    pinned = records["pinned.vendor.test"]
+    assert pinned["server"]["ip"] == SYNC_IP and pinned["app_protocol"] == "tls"
+    assert any("refused the proxy's certificate" in n for n in pinned["notes"])
+    passthrough = records["passthrough.vendor.test"]
+    assert passthrough["server"]["ip"] == SYNC_IP and passthrough["app_protocol"] == "tls"
+    assert passthrough["owner"].endswith("vendor.test")
+    with open(lab.observe / "flows.mitm", "rb") as fh:  # mitmproxy itself saved neither
+        saved = {f.client_conn.sni for f in FlowReader(fh).stream() if f.type == "http"}
+    assert "pinned.vendor.test" not in saved and "passthrough.vendor.test" not in saved
+
+
+# ---- blocking -----------------------------------------------------------------------------------------
+
+def test_blocked_category_is_really_blocked(lab):
+    assert isinstance(lab.results["blocked_telemetry"], (OSError, ssl.SSLError))
+    assert len(lab.telemetry_requests) == lab.blocked_requests_before  # the server never saw it
+    assert lab.results["allowed_sync"][0] == 200
+    records = by_server(read_jsonl(lab.block / "live.jsonl"))
+    tele = records[TELEMETRY_IP][0]
+    assert tele["category"] == "telemetry"
+    assert "blocked by maildetour_block (telemetry)" in tele["notes"]
+    assert "blocked telemetry flow" in lab.results["block_log"]
+    assert records[SYNC_IP][0]["category"] == "mail-relay" and not records[SYNC_IP][0]["notes"]
+
+
+def test_quic_is_dropped(lab):
+    if lab.results.get("quic_echo") is None:
+        pytest.skip("binding UDP port 443 needs root")
+    assert lab.results["quic_observed"] == lab.results["quic_probe"]  # without the block it passes ...
+    assert lab.results["quic_blocked"] is None  # ... with it, nothing comes back
+    assert lab.results["quic_echo"] == 1  # and the server saw only the unblocked datagram
+    quic = [r for r in read_jsonl(lab.block / "live.jsonl")
+            if r["transport"] == "udp" and r["server"]["port"] == 443]
+    assert quic and "blocked by maildetour_block (quic)" in quic[0]["notes"]
+    assert "blocked quic flow" in lab.results["block_log"]
+
+
+# ---- in-process: options, commands, safety (mitmproxy's own addon test harness) ------------------------
+
+def _addon():
+    from addons.maildetour import MailDetour
+
+    return MailDetour()
+
+
+def _imap_tcp_flow(port: int = 143):
+    from mitmproxy import tcp
+    from mitmproxy.test import tflow
+
+    f = tflow.ttcpflow(messages=False)
+    f.client_conn.peername = ("127.0.0.2", 40000 + port)
+    f.client_conn.sni = f.server_conn.sni = None
+    f.client_conn.tls = False
+    f.client_conn.timestamp_tls_setup = None
+    f.server_conn.address = f.server_conn.peername = (MAIL_IP, port)
+    f.messages = [tcp.TCPMessage(False, b"* OK ready\r\n"), tcp.TCPMessage(True, b"a LOGIN lft2 x\r\n")]
+    return f
+
+
+def _drive_tcp(addon, f) -> None:
+    msgs, f.messages = f.messages, []
+    addon.tcp_start(f)
+    for m in msgs:
+        f.messages.append(m)
+        addon.tcp_message(f)
+    addon.tcp_end(f)
+
+
+@pytest.mark.parametrize(("options", "needle"), [
+    ({"maildetour_block": "telemetry,bogus"}, "unknown bogus"),
+    ({"maildetour_case": "/nonexistent/case.toml"}, "cannot read case file"),
+    ({"maildetour_mail_host": "imap.example.org:99999"}, "port must be 1-65535"),
+    ({"maildetour_device": "not-an-ip"}, "not an IP address"),
+    ({"maildetour_jsonl": "/nonexistent/dir/live.jsonl"}, "does not exist"),
+    ({"maildetour_report": "/tmp/report.pdf"}, "must end in"),
+])
+def test_bad_options_are_one_clear_error(options, needle):
+    from mitmproxy import exceptions
+    from mitmproxy.test import taddons
+
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError) as err:
+            tctx.configure(addon, **options)
+    assert needle in str(err.value) and str(err.value).startswith("maildetour:")
+
+
+def test_bad_option_stops_mitmdump_with_the_message(tmp_path):
+    import subprocess
+
+    if not MITMDUMP.exists():
+        pytest.fail("mitmdump missing")
+    proc = subprocess.run([str(MITMDUMP), "-s", str(Path(__file__).parents[1] / "addons" / "maildetour.py"),
+                           "--mode", f"socks5@127.0.0.1:{free_port()}", "--set", f"confdir={tmp_path}",
+                           "--set", "maildetour_block=telemetry,nonsense"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "maildetour_block: unknown nonsense" in proc.stdout + proc.stderr
+
+
+def test_commands_write_the_report_and_log_the_summary(tmp_path, caplog):
+    from mitmproxy.test import taddons
+
+    addon = _addon()
+    report = tmp_path / "now.md"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_mail_host=MAIL_IP, maildetour_report=str(report),
+                       maildetour_jsonl=str(tmp_path / "live.jsonl"))
+        _drive_tcp(addon, _imap_tcp_flow())
+        with caplog.at_level("INFO"):
+            tctx.master.commands.call("maildetour.summary")
+            tctx.master.commands.call("maildetour.report")
+        assert "verdict so far: direct" in caplog.text
+        assert "DIRECT" in report.read_text()  # the Markdown memo, by the file name's suffix
+        records = read_jsonl(tmp_path / "live.jsonl")
+        assert [(r["category"], r["app_protocol"]) for r in records] == [("mail-host", "imap")]
+        addon.done()
+    assert (tmp_path / "live.jsonl").read_text().count("\n") == 1  # one record per flow, not one per event
+
+
+def test_an_exception_inside_a_hook_is_logged_not_raised(tmp_path, caplog):
+    from mitmproxy.test import taddons
+
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_mail_host=MAIL_IP)
+        with caplog.at_level("ERROR"):
+            assert addon.tcp_message(object()) is None  # not a flow at all
+            assert addon.requestheaders(None) is None
+        assert "maildetour: tcp_message failed" in caplog.text
+        f = _imap_tcp_flow()
+        _drive_tcp(addon, f)  # and the addon keeps working afterwards
+        assert f.comment == f"mail-host {MAIL_IP}" and f.marked == ":mailbox:"
+
+
+def test_an_analysts_own_comment_is_kept(tmp_path):
+    from mitmproxy.test import taddons
+
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_mail_host=MAIL_IP)
+        f = _imap_tcp_flow()
+        f.comment = "interesting: check this one"
+        _drive_tcp(addon, f)
+        assert f.comment == "interesting: check this one"
+
+
+def test_device_filter_leaves_other_clients_alone(tmp_path):
+    from mitmproxy.test import taddons
+
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_mail_host=MAIL_IP, maildetour_device="10.23.42.50",
+                       maildetour_jsonl=str(tmp_path / "live.jsonl"))
+        f = _imap_tcp_flow()
+        _drive_tcp(addon, f)
+        addon.done()
+    assert f.comment == "" and read_jsonl(tmp_path / "live.jsonl") == []

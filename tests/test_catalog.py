@@ -1,0 +1,240 @@
+"""The endpoint catalog: bundled facts, lookups by name, suffix and CIDR, user files that win."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import tomllib
+
+import pytest
+
+from analysis.catalog import BUNDLED, Catalog, registrable_domain
+from analysis.errors import InputError
+from analysis.model import CATEGORIES
+from tests.conftest import SHARED
+
+MS365_JSON = SHARED / "data" / "microsoft365" / "endpoints_worldwide_2023073100.json"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+def test_bundled_catalog_is_valid_and_sourced(catalog):
+    data = tomllib.loads(BUNDLED.read_text())
+    assert data["version"] and catalog.version == data["version"]
+    ids = [e["id"] for e in data["entry"]]
+    assert len(ids) == len(set(ids)), "duplicate entry ids"
+    for entry in data["entry"]:
+        assert entry["category"] in CATEGORIES
+        assert len(entry["source"]) > 10, entry["id"]
+    desc = catalog.describe()
+    assert desc["entries"] == len(ids)
+    assert desc["files"][0]["path"] == "analysis/data/catalog.toml"
+    assert len(desc["files"][0]["sha256"]) == 64
+
+
+def test_no_non_commercial_lists_are_bundled():
+    text = BUNDLED.read_text().lower()
+    assert "disconnect" not in text and "duckduckgo" not in text
+
+
+@pytest.mark.parametrize(
+    "name, category, rule",
+    [
+        ("mobile.pipe.aria.microsoft.com", "telemetry", "exact"),
+        ("olmprodpowerlift-cdn.azureedge.net", "diagnostics", "exact"),
+        ("gate.hockeyapp.net", "crash-report", "exact"),
+        ("eas.outlookmobile.com", "mail-relay", "suffix"),
+        ("prod-api.acompli.net", "mail-relay", "suffix"),
+        ("x.y.outlookmobile.us", "mail-relay", "suffix"),
+        ("browser.events.data.microsoft.com", "telemetry", "suffix"),
+        ("login.live.com", "auth", "exact"),
+        ("outlook.office365.com", "other-mail", "exact"),
+        ("in.appcenter.ms", "crash-report", "exact"),
+        ("o12345.ingest.sentry.io", "crash-report", "suffix"),
+        ("notify.bugsnag.com", "crash-report", "exact"),
+        ("app.adjust.com", "ads-analytics", "suffix"),
+        ("mtalk.google.com", "push", "exact"),
+        ("5-courier.push.apple.com", "push", "suffix"),
+        ("connectivitycheck.gstatic.com", "platform", "exact"),
+        ("captive.apple.com", "platform", "exact"),
+        ("something.azureedge.net", "cdn", "suffix"),
+    ],
+)
+def test_memo_and_sdk_names(catalog, name, category, rule):
+    hit = catalog.match_name(name)
+    assert hit is not None, name
+    assert (hit.category, hit.rule) == (category, rule)
+    assert hit.source
+
+
+def test_names_are_case_and_dot_insensitive(catalog):
+    assert catalog.match_name("Mobile.Pipe.ARIA.microsoft.com.").category == "telemetry"
+    assert catalog.match_name("") is None
+    assert catalog.match_name("mail.example.org") is None
+
+
+def test_exact_beats_suffix(catalog):
+    exact = catalog.match_name("olmprodpowerlift-cdn.azureedge.net")
+    other = catalog.match_name("otherthing.azureedge.net")
+    assert (exact.category, exact.entry) == ("diagnostics", "microsoft-powerlift")
+    assert (other.category, other.entry) == ("cdn", "microsoft-azure-cdn")
+
+
+def test_suffix_walk_stops_at_registrable_domain(tmp_path):
+    user = tmp_path / "user.toml"
+    user.write_text(
+        '[[entry]]\nid = "uk"\nowner = "X"\ncategory = "cdn"\nsuffixes = ["co.uk"]\nsource = "test"\n'
+    )
+    cat = Catalog.load([str(user)])
+    # co.uk is a public suffix: it must never own every .co.uk name
+    assert cat.match_name("shop.example.co.uk") is None
+    assert cat.registrable_domain("a.b.shop.example.co.uk") == "example.co.uk"
+
+
+@pytest.mark.parametrize(
+    "ip, category, matched",
+    [
+        ("52.125.140.74", "mail-relay", "52.125.128.0/20"),
+        ("52.125.138.94", "mail-relay", "52.125.128.0/20"),
+        ("52.127.97.10", "mail-relay", "52.127.96.0/23"),
+        ("52.125.3.4", "unknown", "52.125.0.0/16"),  # Microsoft's whois range: owner only
+        ("52.126.200.1", "unknown", "52.126.0.0/15"),
+        ("40.97.1.2", "other-mail", "40.96.0.0/13"),
+        ("20.190.130.1", "auth", "20.190.128.0/18"),
+        ("17.249.1.1", "push", "17.249.0.0/16"),  # APNs beats Apple's /8
+        ("17.1.2.3", "platform", "17.0.0.0/8"),
+        ("2620:149:a44::5", "push", "2620:149:a44::/48"),
+        ("2603:1026:1::1", "other-mail", "2603:1026::/36"),
+        ("::ffff:52.125.140.74", "mail-relay", "52.125.128.0/20"),
+        ("8.8.8.8", "name-resolution", "8.8.8.8/32"),
+    ],
+)
+def test_cidr_longest_prefix(catalog, ip, category, matched):
+    hit = catalog.match_ip(ip)
+    assert hit is not None
+    assert (hit.category, hit.rule, hit.matched) == (category, "cidr", matched)
+    assert hit.owner
+
+
+@pytest.mark.parametrize("ip", ["10.23.42.50", "203.0.113.25", "2001:db8::1", "not-an-ip", ""])
+def test_cidr_misses(catalog, ip):
+    assert catalog.match_ip(ip) is None
+
+
+def test_user_file_wins(tmp_path, catalog):
+    user = tmp_path / "mine.toml"
+    user.write_text(
+        """
+[[entry]]
+id = "lab-hockeyapp"
+owner = "Lab"
+category = "telemetry"
+names = ["gate.hockeyapp.net"]
+cidrs = ["52.125.140.0/24", "52.125.128.0/20"]
+source = "our lab notes"
+"""
+    )
+    cat = Catalog.load([str(user)])
+    hit = cat.match_name("gate.hockeyapp.net")
+    assert (hit.owner, hit.category, hit.entry) == ("Lab", "telemetry", "lab-hockeyapp")
+    assert cat.match_ip("52.125.140.74").owner == "Lab"  # longer user prefix
+    assert cat.match_ip("52.125.130.1").owner == "Lab"  # same prefix: user replaces bundled
+    assert cat.match_name("mobile.pipe.aria.microsoft.com").owner == "Microsoft"  # the rest stays
+    desc = cat.describe()
+    assert [f["entries"] for f in desc["files"]] == [catalog.describe()["entries"], 1]
+    assert desc["files"][1]["path"] == str(user)
+
+
+def test_ports_restrict_an_entry(tmp_path):
+    user = tmp_path / "ports.toml"
+    user.write_text(
+        '[[entry]]\nid = "p"\nowner = "P"\ncategory = "push"\nnames = ["push.example.net"]\nports = [5223]\n'
+        'source = "test"\n'
+    )
+    cat = Catalog.load([str(user)])
+    assert cat.match_name("push.example.net", 5223).category == "push"
+    assert cat.match_name("push.example.net", None).category == "push"
+    assert cat.match_name("push.example.net", 443) is None
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (
+            '[[entry]]\nid = "a"\nowner = "A"\ncategory = "spyware"\nnames = ["a.example"]\nsource = "s"\n',
+            "unknown category",
+        ),
+        (
+            '[[entry]]\nid = "a"\nowner = "A"\ncategory = "cdn"\ncidrs = ["10.0.0.0/33"]\nsource = "s"\n',
+            "not a CIDR range",
+        ),
+        (
+            '[[entry]]\nid = "a"\nowner = "A"\ncategory = "cdn"\nnames = ["a.example"]\n',
+            "'source' is required",
+        ),
+        (
+            '[[entry]]\nid = "a"\nowner = "A"\ncategory = "cdn"\nsuffixes = ["com"]\nsource = "s"\n',
+            "two labels",
+        ),
+        ('[[entry]]\nid = "a"\nowner = "A"\ncategory = "cdn"\nsource = "s"\n', "at least one of"),
+        (
+            '[[entry]]\nid = "a"\nowner = "A"\ncategory = "cdn"\nnames = "a.b"\nports = [0]\nsource = "s"\n',
+            "ports",
+        ),
+        ("entry = 3\n", "[[entry]]"),
+        ("[[entry]\n", "invalid catalog TOML"),
+    ],
+)
+def test_bad_user_catalog_is_one_clear_error(tmp_path, text, needle):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as exc:
+        Catalog.load([str(path)])
+    assert str(path) in str(exc.value) and needle in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_user_catalog(tmp_path):
+    with pytest.raises(InputError, match="cannot read catalog"):
+        Catalog.load([str(tmp_path / "nope.toml")])
+
+
+def test_lookups_never_touch_the_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    cat = Catalog.load()
+    assert cat.registrable_domain("a.b.example.com") == "example.com"
+    assert registrable_domain("x.bbc.co.uk") == "bbc.co.uk"
+    assert cat.match_name("a.b.c.d.e.outlookmobile.com").category == "mail-relay"
+
+
+def test_long_names_are_bounded(catalog):
+    name = ".".join(["a"] * 200) + ".outlookmobile.com"  # 418 characters: not a DNS name
+    assert catalog.match_name(name) is None
+    assert catalog.match_name(".".join(["a"] * 100) + ".outlookmobile.com").category == "mail-relay"
+    assert catalog.match_name("x" * 5000) is None
+
+
+def test_catalog_agrees_with_microsofts_published_list(catalog):
+    if not MS365_JSON.is_file():
+        pytest.skip("../shared/data/microsoft365 is absent")
+    sets = {s["id"]: s for s in json.loads(MS365_JSON.read_text())}
+    expected = {95: "mail-relay", 69: "telemetry", 96: "auth", 97: "auth", 2: "other-mail", 1: "other-mail"}
+    for set_id, category in expected.items():
+        for url in sets[set_id].get("urls", []):
+            name = url.replace("*.", "probe.") if url.startswith("*.") else url
+            hit = catalog.match_name(name)
+            assert hit is not None and hit.category == category, (set_id, url, hit)
+        for prefix in sets[set_id].get("ips", []):
+            net = ipaddress.ip_network(prefix)
+            for addr in (net.network_address, net.broadcast_address):
+                hit = catalog.match_ip(str(addr))
+                assert hit is not None and hit.category == category, (set_id, prefix, hit)

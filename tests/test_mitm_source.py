@@ -1,0 +1,281 @@
+"""mitmproxy flow files (``mitmdump -w``) -> Flow records: the converter, damaged files, the command line.
+
+Flow files are written by mitmproxy's own FlowWriter from real mitmproxy flow objects (built with
+mitmproxy's test factories, then given loopback addresses, names and payloads of our own).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mitmproxy import dns, tcp, udp
+from mitmproxy.io import FlowWriter
+from mitmproxy.test import tflow
+
+from analysis.errors import InputError
+from analysis.pipeline import sniff_format
+from analysis.sources.mitm import load_mitm
+from analysis.sources.mitmflows import mail_protocol, request_size, response_size
+
+T0 = 1_700_000_000.0
+
+
+def https_pair():
+    """Two requests on one TLS connection to sync.vendor.test (127.0.0.7:443)."""
+    first = tflow.tflow(resp=True)
+    first.client_conn.peername = ("127.0.0.2", 50001)
+    first.client_conn.sni = "sync.vendor.test"
+    first.server_conn.address = ("127.0.0.7", 443)
+    first.server_conn.peername = ("127.0.0.7", 443)
+    first.server_conn.sni = "sync.vendor.test"
+    first.server_conn.timestamp_start = T0
+    first.request.host = "127.0.0.7"
+    first.request.headers["Host"] = "sync.vendor.test"
+    first.request.content = b'{"hello": 1}'
+    first.request.timestamp_start = T0 + 1
+    first.response.timestamp_end = T0 + 2
+    second = tflow.tflow(resp=True)
+    second.client_conn = first.client_conn
+    second.server_conn = first.server_conn
+    second.request.headers["Host"] = "sync.vendor.test"
+    second.request.timestamp_start = T0 + 3
+    second.response.timestamp_end = T0 + 4
+    return first, second
+
+
+def imap_flow():
+    f = tflow.ttcpflow()
+    f.client_conn.peername = ("127.0.0.2", 50002)
+    f.client_conn.timestamp_tls_setup = None
+    f.client_conn.tls = False
+    f.client_conn.sni = None
+    f.server_conn.address = ("127.0.0.5", 143)
+    f.server_conn.peername = ("127.0.0.5", 143)
+    f.server_conn.sni = None
+    f.messages = [
+        tcp.TCPMessage(False, b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n", T0 + 5),
+        tcp.TCPMessage(True, b"a1 LOGIN lft2 secret\r\n", T0 + 6),
+        tcp.TCPMessage(False, b"a1 OK Logged in\r\n", T0 + 7),
+    ]
+    return f
+
+
+def dns_flow():
+    f = tflow.tdnsflow(resp=True)
+    f.client_conn.peername = ("127.0.0.2", 50003)
+    f.client_conn.transport_protocol = f.server_conn.transport_protocol = "udp"
+    f.client_conn.sni = f.server_conn.sni = None
+    f.server_conn.address = ("127.0.0.53", 53)
+    f.server_conn.peername = ("127.0.0.53", 53)
+    f.request.questions = [dns.Question("sync.vendor.test", dns.types.A, dns.classes.IN)]
+    f.response.questions = f.request.questions
+    f.response.answers = [dns.ResourceRecord("sync.vendor.test", dns.types.A, dns.classes.IN, 60,
+                                             bytes([127, 0, 0, 7]))]
+    return f
+
+
+def quic_flow():
+    f = tflow.tudpflow()
+    f.client_conn.peername = ("127.0.0.2", 50004)
+    f.client_conn.transport_protocol = f.server_conn.transport_protocol = "udp"
+    f.client_conn.sni = f.server_conn.sni = None
+    f.server_conn.address = ("127.0.0.7", 443)
+    f.server_conn.peername = ("127.0.0.7", 443)
+    f.messages = [udp.UDPMessage(True, b"\xc3\x00\x00\x00\x01" + b"\0" * 40, T0 + 8),
+                  udp.UDPMessage(False, b"\xc3" + b"\1" * 20, T0 + 9)]
+    return f
+
+
+def write_flows(path: Path, flows) -> list[int]:
+    """Write the flows; return the byte offset after each one."""
+    ends = []
+    with open(path, "wb") as fh:
+        writer = FlowWriter(fh)
+        for f in flows:
+            writer.add(f)
+            ends.append(fh.tell())
+    return ends
+
+
+def all_flows():
+    return [*https_pair(), imap_flow(), dns_flow(), quic_flow()]
+
+
+def test_one_record_per_connection_with_names_protocols_and_payload_bytes(tmp_path):
+    path = tmp_path / "lab.mitm"
+    first, second = https_pair()
+    write_flows(path, [first, second, imap_flow(), dns_flow(), quic_flow()])
+    cap = load_mitm(str(path))
+    info = cap.inputs[0]
+    assert (info.format, info.packets, info.complete) == ("mitm", 5, True)
+    assert len(info.sha256) == 64
+    by_server = {(f.server.ip, f.server.port): f for f in cap.flows}
+    assert len(cap.flows) == 4
+
+    https = [f for f in cap.flows if f.transport == "tcp" and f.server.port == 443][0]
+    assert https.app_protocol == "tls"
+    assert https.names.sni == ["sync.vendor.test"] and https.names.http_host == ["sync.vendor.test"]
+    assert https.packets == 4 and https.c2s_packets == 2
+    expected = sum(request_size(f.request) + response_size(f.response) for f in (first, second))
+    assert https.bytes == expected
+    assert https.source == "mitm" and https.client.ip == "127.0.0.2"
+
+    imap = by_server[("127.0.0.5", 143)]
+    assert imap.app_protocol == "imap"
+    assert imap.cleartext_credentials and not imap.starttls
+    assert imap.bytes == sum(len(m.content) for m in imap_flow().messages)
+    assert imap.first_seen <= T0 + 5 and imap.last_seen == T0 + 7
+
+    dns_rec = by_server[("127.0.0.53", 53)]
+    assert (dns_rec.transport, dns_rec.app_protocol) == ("udp", "dns")
+    assert [(d.query, d.types, d.answers) for d in cap.dns] == [("sync.vendor.test", ["A"], ["127.0.0.7"])]
+
+    quic = [f for f in cap.flows if f.transport == "udp" and f.server.port == 443][0]
+    assert quic.app_protocol == "quic" and quic.packets == 2
+    assert [f.id for f in cap.flows] == list(range(1, len(cap.flows) + 1))
+
+
+def test_truncated_file_keeps_what_was_read(tmp_path):
+    path = tmp_path / "cut.mitm"
+    ends = write_flows(path, all_flows())
+    data = path.read_bytes()
+    path.write_bytes(data[: ends[2] + (ends[3] - ends[2]) // 2])  # the 4th record is cut in half
+    cap = load_mitm(str(path))
+    info = cap.inputs[0]
+    assert not info.complete
+    assert info.error_offset == ends[2]
+    assert info.packets == 3
+    assert info.warnings and str(ends[2]) in info.warnings[0]
+    assert {f.server.port for f in cap.flows} == {443, 143}
+
+
+def test_a_lying_length_prefix_is_damage_not_a_huge_read(tmp_path):
+    path = tmp_path / "lies.mitm"
+    ends = write_flows(path, all_flows()[:2])
+    with open(path, "ab") as fh:
+        fh.write(b"999999999999:" + b"x" * 100)
+    cap = load_mitm(str(path))
+    assert not cap.inputs[0].complete
+    assert cap.inputs[0].error_offset == ends[-1]
+    assert len(cap.flows) == 1  # both requests belong to one connection
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is not a flow file\n", b"12:not-a-dict!"])
+def test_unreadable_input_is_an_input_error(tmp_path, content):
+    path = tmp_path / "bad.mitm"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_mitm(str(path))
+    assert str(path) in str(err.value) and "offset 0" in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError):
+        load_mitm(str(tmp_path / "nope.mitm"))
+
+
+def test_flow_files_are_recognised_by_content(tmp_path):
+    path = tmp_path / "capture.bin"  # no .mitm suffix
+    write_flows(path, [imap_flow()])
+    assert sniff_format(str(path)) == "mitm"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_analyze_reads_a_flow_file_and_reports_damage(tmp_path):
+    path = tmp_path / "cut.mitm"
+    ends = write_flows(path, all_flows())
+    path.write_bytes(path.read_bytes()[: ends[3] + 10])
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[[entry]]\nid = "lab-sync"\nowner = "vendor.test"\ncategory = "mail-relay"\n'
+                       'source = "test"\nnames = ["sync.vendor.test"]\n')
+    out = tmp_path / "report.json"
+    proc = run_cli("analyze", str(path), "--mail-host", "127.0.0.5", "--catalog", str(catalog),
+                   "-o", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(path) in proc.stderr
+    report = json.loads(out.read_text())
+    cats = {(f["server"]["ip"], f["server"]["port"]): f["category"] for f in report["flows"]}
+    assert cats[("127.0.0.7", 443)] == "mail-relay"
+    assert cats[("127.0.0.5", 143)] == "mail-host"
+    assert report["verdict"]["summary"] == "mixed"
+    assert report["inputs"][0]["complete"] is False and report["inputs"][0]["format"] == "mitm"
+
+
+def test_cli_flows_on_garbage_named_mitm_is_unreadable(tmp_path):
+    path = tmp_path / "x.mitm"
+    path.write_bytes(b"\x00\x01garbage")
+    proc = run_cli("flows", str(path))
+    assert proc.returncode == 3
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+# ---- the pure parsers ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("port", "head", "tls", "expected"), [
+    (143, b"* OK Dovecot ready.\r\n", False, "imap"),
+    (10143, b"* PREAUTH hi\r\n", False, "imap"),
+    (993, b"* OK ready\r\n", True, "imaps"),
+    (110, b"+OK POP3 ready\r\n", False, "pop3"),
+    (995, b"+OK\r\n", True, "pop3s"),
+    (25, b"220 mx.example.org ESMTP\r\n", False, "smtp"),
+    (587, b"220-mail.example.org ESMTP\r\n", False, "submission"),
+    (465, b"220 ready\r\n", True, "smtps"),
+    (993, b"", True, "imaps"),  # TLS passthrough: port and TLS decide
+    (993, b"", False, None),
+    (143, b"", False, "imap"),
+    (443, b"", True, None),
+    (143, b"HTTP/1.1 200 OK\r\n", False, None),
+    (8080, b"220 ftp ready\r\n", False, "smtp"),
+    (2525, b"", False, None),
+])
+def test_mail_protocol(port, head, tls, expected):
+    assert mail_protocol(port, head, tls) == expected
+
+
+def _tcp(port: int, *messages: tuple[bool, bytes], tls: bool = False):
+    f = imap_flow()
+    f.server_conn.address = f.server_conn.peername = ("127.0.0.5", port)
+    if tls:
+        f.client_conn.tls = True
+    f.messages = [tcp.TCPMessage(c, m, T0 + i) for i, (c, m) in enumerate(messages)]
+    return f
+
+
+@pytest.mark.parametrize(("flow", "expected"), [
+    (_tcp(143, (False, b"* OK hi\r\n"), (True, b"a STARTTLS\r\n"), (False, b"a OK go\r\n"),
+          (True, b"\x16\x03\x01\x00\x05hello")), ("imap", True, [], False)),
+    (_tcp(587, (False, b"220 mx ESMTP\r\n"), (True, b"EHLO x\r\nAUTH PLAIN AGxmdDIAcHc=\r\n"),
+          (False, b"235 ok\r\n")), ("submission", False, ["PLAIN"], True)),
+    (_tcp(110, (False, b"+OK\r\n"), (True, b"USER lft2\r\n"), (False, b"+OK\r\n"), (True, b"PASS pw\r\n")),
+     ("pop3", False, ["USER"], True)),  # USER/PASS counts as a mechanism, as in the capture path
+    (_tcp(993, (False, b"* OK\r\n"), (True, b"a LOGIN lft2 pw\r\n"), tls=True), ("imaps", False, [], False)),
+    (_tcp(587, (True, b"EHLO phone\r\n"), (False, b"250 hi\r\n")), ("submission", False, [], False)),
+    (_tcp(143, (False, b"* OK\r\n"), (True, b"a APPEND INBOX {20}\r\n"), (True, b"a LOGIN x y\r\nmore\r\n"),
+          (True, b"b CAPABILITY\r\n")), ("imap", False, [], False)),  # a literal is not a command
+])
+def test_mail_sessions_in_flow_files(tmp_path, flow, expected):
+    path = tmp_path / "mail.mitm"
+    write_flows(path, [flow])
+    (rec,) = load_mitm(str(path)).flows
+    assert (rec.app_protocol, rec.starttls, rec.auth_mechanisms, rec.cleartext_credentials) == expected
+
+
+def test_every_connection_is_its_own_record(tmp_path):
+    path = tmp_path / "many.mitm"
+    flows = []
+    for i in range(300):
+        f = imap_flow()
+        f.client_conn.peername = ("127.0.0.2", 20000 + i)
+        flows.append(f)
+    write_flows(path, flows)
+    cap = load_mitm(str(path))
+    assert len(cap.flows) == 300 and cap.inputs[0].complete
+    assert sorted(f.client.port for f in cap.flows) == list(range(20000, 20300))
