@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from mitmproxy import command, connection, ctx, dns, exceptions, http, tcp, tls, udp
 from mitmproxy.proxy import commands, layer, layers
@@ -135,8 +136,7 @@ class MailDetour:
 
     @staticmethod
     def _ignored(context) -> bool:
-        import re
-
+        """mitmproxy's ignore_hosts for a connection this addon routes itself (plain text mail ports)."""
         host, port = context.server.address[0], context.server.address[1]
         ignored = any(re.search(rx, f"{host}:{port}", re.IGNORECASE) for rx in ctx.options.ignore_hosts)
         return ignored and not ctx.options.show_ignored_hosts
@@ -168,33 +168,21 @@ class MailDetour:
     # ---- HTTP ------------------------------------------------------------------------------------------
 
     @guarded
-    def requestheaders(self, f: http.HTTPFlow) -> None:
+    def request(self, f: http.HTTPFlow) -> None:
+        """The whole request is here and not yet sent: record, block, tag, scan for the canary."""
         st = self.session.record(f.client_conn, f.server_conn)
         if st is None:
             return
-        self.session.table.add_http_names(f)
+        self.session.table.add_http_request(f)
+        self.session.messages += 1
         reason = self.session.block_reason(st) if not st.killed else "blocked"
         if reason is not None and f.killable:
             self.session.kill(st, reason)
             f.kill()
         self.session.classify(st)
         self.session.tag(f, st)
-
-    @guarded
-    def request(self, f: http.HTTPFlow) -> None:
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        self.session.table.add_http_request(f)
-        self.session.messages += 1
         if self.session.scan_request(st, f.request):
             f.metadata[SCRUB] = True
-
-    @guarded
-    def responseheaders(self, f: http.HTTPFlow) -> None:
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is not None:
-            self.session.tag(f, st)
 
     @guarded
     def response(self, f: http.HTTPFlow) -> None:
@@ -212,6 +200,21 @@ class MailDetour:
             self.session.tag(f, st)
         if f.metadata.get(SCRUB):
             self.session.scrub_request(f.request)
+
+    @guarded
+    def websocket_message(self, f: http.HTTPFlow) -> None:
+        st = self.session.table.find(f.client_conn, f.server_conn)
+        if st is None:
+            return
+        self.session.table.add_websocket_message(f)
+        self.session.messages += 1
+        msg = f.websocket.messages[-1]
+        if msg.from_client:
+            self.session.scan(st, msg.content, "WebSocket message")
+
+    @guarded
+    def websocket_end(self, f: http.HTTPFlow) -> None:
+        self.session.scrub_messages(f.websocket.messages)
 
     # ---- raw TCP and UDP -------------------------------------------------------------------------------
 

@@ -63,9 +63,9 @@ def cmd_flows(args) -> int:
     from analysis.pipeline import load_inputs
 
     capture = load_inputs(args.captures, _case(args))
-    from analysis.report.flowtable import render_flows
+    from analysis.report.flowtable import iter_flows
 
-    write_output(args.output, render_flows(capture, args.format))
+    write_output(args.output, iter_flows(capture, args.format))  # written piece by piece: big tables
     return _exit_for({"inputs": [info.to_json() for info in capture.inputs]})  # one stderr line per damage
 
 
@@ -91,9 +91,15 @@ def cmd_report(args) -> int:
         raise InputError(args.report, f"cannot read report: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputError(args.report, f"not a JSON report: {exc.msg}", exc.pos) from None
-    if not str(report.get("schema", "")).startswith("maildetour.report/"):
+    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith("maildetour.report/"):
         raise InputError(args.report, "not a maildetour report (no 'schema': 'maildetour.report/1')")
-    write_output(args.output, _render(report, args.format, args.lang))
+    from analysis.report.render import ReportError
+
+    try:
+        text = _render(report, args.format, args.lang)
+    except ReportError as exc:
+        raise InputError(args.report, str(exc).removeprefix("report: ")) from None
+    write_output(args.output, text)
     return EXIT_OK
 
 

@@ -220,7 +220,9 @@ def message(kind: str, lang: str, /, **details) -> str:
     lang = _lang(lang)
     template = TEMPLATES.get(kind, {}).get(lang)
     if template is None:
-        return kind
+        from analysis.logs import text as log_text  # the mail server's findings keep their texts there
+
+        return log_text.message(kind, lang, **details) if kind in log_text.KINDS else kind
     params = _Defaults({k: _param(k, v, lang) for k, v in details.items()})
     n = details.get("flows", details.get("count", 0))
     params["connections"] = CONNECTIONS[lang][n == 1]

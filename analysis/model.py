@@ -169,6 +169,7 @@ class Flow:
             "wireshark_filter": self.wireshark_filter(),
             "source": self.source,
             "input": self.input_index,
+            "notes": list(self.notes),
         }
 
 

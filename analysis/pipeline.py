@@ -111,6 +111,8 @@ def analyze_capture(capture: Capture, settings: Settings) -> dict:
 
 
 def analyze(paths: list[str], settings: Settings) -> dict:
+    if settings.keylog and not os.access(settings.keylog, os.R_OK):  # fail before the long read, not after
+        raise InputError(settings.keylog, "cannot read the TLS key log")
     capture = load_inputs(paths, settings.case)
     if settings.keylog:
         from analysis.capture.decrypt import apply_keylog

@@ -527,7 +527,7 @@ def test_an_exception_inside_a_hook_is_logged_not_raised(tmp_path, caplog):
         tctx.configure(addon, maildetour_mail_host=MAIL_IP)
         with caplog.at_level("ERROR"):
             assert addon.tcp_message(object()) is None  # not a flow at all
-            assert addon.requestheaders(None) is None
+            assert addon.request(None) is None
         assert "maildetour: tcp_message failed" in caplog.text
         f = _imap_tcp_flow()
         _drive_tcp(addon, f)  # and the addon keeps working afterwards
@@ -557,3 +557,61 @@ def test_device_filter_leaves_other_clients_alone(tmp_path):
         _drive_tcp(addon, f)
         addon.done()
     assert f.comment == "" and read_jsonl(tmp_path / "live.jsonl") == []
+
+
+def test_an_http_request_to_a_blocked_category_is_killed(tmp_path):
+    """When only the Host header tells the category (plain HTTP, no SNI), the request itself is killed."""
+    from mitmproxy.test import taddons, tflow
+
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG)
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_mail_host=MAIL_IP, maildetour_block="telemetry",
+                       maildetour_catalog=str(catalog), maildetour_jsonl=str(tmp_path / "live.jsonl"))
+        allowed, blocked = tflow.tflow(), tflow.tflow()
+        for f, host in ((allowed, "sync.vendor.test"), (blocked, "telemetry.vendor.test")):
+            f.client_conn.sni = f.server_conn.sni = None
+            f.server_conn.address = f.server_conn.peername = (TELEMETRY_IP, 80)
+            f.request.headers["Host"] = host
+        blocked.client_conn = tflow.tflow().client_conn  # its own connection
+        addon.request(allowed)
+        addon.request(blocked)
+        assert allowed.error is None and allowed.comment == "mail-relay vendor.test"
+        assert blocked.error is not None and blocked.error.msg == "Connection killed."
+        assert blocked.comment == "telemetry vendor.test [blocked]" and blocked.marked == ":no_entry:"
+        addon.done()
+    notes = {r["names"]["http_host"][0]: r["notes"] for r in read_jsonl(tmp_path / "live.jsonl")}
+    assert notes == {"sync.vendor.test": [],
+                     "telemetry.vendor.test": ["blocked by maildetour_block (telemetry)"]}
+
+
+def test_websocket_messages_are_counted_scanned_and_scrubbed(tmp_path, monkeypatch):
+    from mitmproxy import websocket
+    from mitmproxy.test import taddons, tflow
+
+    monkeypatch.setenv(CANARY_ENV, CANARY)
+    (tmp_path / "case.toml").write_text(CASE)
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG)
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_case=str(tmp_path / "case.toml"), maildetour_catalog=str(catalog),
+                       maildetour_report=str(tmp_path / "report.json"))
+        f = tflow.twebsocketflow()
+        f.server_conn.address = f.server_conn.peername = (SYNC_IP, 443)
+        f.request.headers["Host"] = "sync.vendor.test"
+        f.websocket.messages = []
+        addon.request(f)
+        login = b'{"op":"login","pw":"' + CANARY.encode() + b'"}'
+        for from_client, content in ((True, login), (False, b"ok")):
+            f.websocket.messages.append(websocket.WebSocketMessage(2, from_client, content))
+            addon.websocket_message(f)
+        addon.websocket_end(f)
+        assert CANARY.encode() not in f.websocket.messages[0].content  # what -w would save
+        addon.done()
+    report = json.loads((tmp_path / "report.json").read_text())
+    leak = [x for x in report["findings"] if x["kind"] == "credential-leak"]
+    assert [(x["details"]["where"], x["details"]["form"]) for x in leak] == [("WebSocket message", "plain")]
+    (flow,) = report["flows"]
+    assert flow["c2s"]["packets"] == 2 and flow["s2c"]["packets"] == 1  # the request, then a message each way

@@ -73,6 +73,13 @@ def _talk(server_ctx, keylog: str, addr: str, port: int, alpn: list[str], reques
     return client, server
 
 
+def _h2_request(authority: str) -> bytes:
+    """HTTP/2 preface, empty SETTINGS, and a HEADERS frame (HPACK: GET, https, /, literal :authority)."""
+    block = b"\x82\x87\x84\x41" + bytes([len(authority)]) + authority.encode()
+    headers = len(block).to_bytes(3, "big") + b"\x01\x05" + (1).to_bytes(4, "big") + block
+    return b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + headers
+
+
 def _tcpdump(tcpdump: str, out: Path) -> subprocess.Popen:
     cmd = [tcpdump, "-i", "lo", "-U", "--immediate-mode", "-n", "-w", str(out),
            "tcp and (host 127.0.0.1 or host 127.0.0.77)"]
@@ -91,7 +98,7 @@ def test_keylog_reveals_http_host_and_mail_commands_inside_tls(tmp_path: Path) -
     cert, key = _cert(tmp_path)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
-    server_ctx.set_alpn_protocols(["http/1.1", "imap"])
+    server_ctx.set_alpn_protocols(["http/1.1", "h2", "imap"])
     keylog, pcap = str(tmp_path / "keys.log"), tmp_path / "tls.pcap"
     proc = _tcpdump(tcpdump, pcap)
     try:
@@ -101,6 +108,8 @@ def test_keylog_reveals_http_host_and_mail_commands_inside_tls(tmp_path: Path) -
         imap_ends = _talk(server_ctx, keylog, IMAP_HOST, 993, ["imap"],
                           [f"a1 LOGIN lft2 {SECRET}\r\n".encode(), b"a2 SELECT INBOX\r\n"],
                           [b"a1 OK done\r\n", b"a2 OK done\r\n"])
+        h2_ends = _talk(server_ctx, keylog, HOST, 0, ["h2"], [_h2_request("h2.example.org")],
+                        [b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"])  # SETTINGS ack
         plain = base64.b64encode(f"\0lft2\0{SECRET}".encode())
         smtp_ends = _talk(server_ctx, keylog, IMAP_HOST, 465, [],
                           [b"EHLO phone.local\r\n", b"AUTH PLAIN " + plain + b"\r\n"],
@@ -112,9 +121,11 @@ def test_keylog_reveals_http_host_and_mail_commands_inside_tls(tmp_path: Path) -
     web = Flow(1, "tcp", *web_ends, app_protocol="tls")
     imap = Flow(2, "tcp", *imap_ends, app_protocol="imaps")
     smtp = Flow(3, "tcp", *smtp_ends, app_protocol="smtps")
-    capture = Capture(flows=[web, imap, smtp])
+    h2 = Flow(4, "tcp", *h2_ends, app_protocol="tls")
+    capture = Capture(flows=[web, imap, smtp, h2])
     apply_keylog(capture, [str(pcap)], keylog)
     assert web.names.http_host == ["hidden.example.org"]
+    assert h2.names.http_host == ["h2.example.org"]  # HTTP/2 :authority
     assert imap.auth_mechanisms == ["LOGIN"]
     assert imap.app_protocol == "imaps" and not imap.cleartext_credentials
     assert any("LOGIN SELECT" in n for n in imap.notes)

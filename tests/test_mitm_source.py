@@ -279,3 +279,29 @@ def test_every_connection_is_its_own_record(tmp_path):
     cap = load_mitm(str(path))
     assert len(cap.flows) == 300 and cap.inputs[0].complete
     assert sorted(f.client.port for f in cap.flows) == list(range(20000, 20300))
+
+
+def test_open_records_are_bounded():
+    from analysis.sources.mitmflows import FlowTable
+
+    table = FlowTable(source="mitm", max_active=2)
+    closed = []
+    live = FlowTable(source="live", max_active=2, on_evict=closed.append)
+    for i in range(3):
+        f = imap_flow()
+        f.client_conn.peername = ("127.0.0.2", 30000 + i)
+        table.add_flow(f)
+        live.add_flow(f)
+    assert len(table) == 2 and len(live) == 2
+    assert [f.client.port for f in closed] == [30000]
+    assert "closed early: too many open connections" in closed[0].notes
+    assert sorted(f.client.port for f in table.pop_all()) == [30000, 30001, 30002]
+
+
+def test_endpoints_from_mitmproxy_addresses():
+    from analysis.sources.mitmflows import endpoint
+
+    assert endpoint(("::ffff:10.0.0.1", 51000, 0, 0)).ip == "10.0.0.1"  # a dual-stack listener's view
+    assert endpoint(("2001:DB8::1", 443, 0, 0)).ip == "2001:db8::1"
+    assert endpoint(("127.0.0.1", 8080)).port == 8080
+    assert endpoint(("imap.example.org", 993)) is None and endpoint(None) is None

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from struct import Struct
@@ -21,7 +23,8 @@ from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.errors import InputError
 from analysis.model import InputInfo
 
-CHUNK = 1 << 22  # 4 MiB reads
+CHUNK = 1 << 20  # 1 MiB reads
+PREFETCH = 4  # chunks read ahead
 MAX_RECORD = 1 << 24  # a frame or block larger than 16 MiB is damage, not data
 MAX_SNAPLEN = 0x7FFFFFFF
 
@@ -39,36 +42,75 @@ Record = tuple[int, bytes, int, int, int, float]
 
 
 class _HashingFile:
-    """A raw file whose every byte read is hashed and counted (for sha256 and the progress bar)."""
-
-    __slots__ = ("fh", "sha", "done", "progress")
+    """The raw file, read ahead by a helper thread that also hashes every byte (sha256 of the file as
+    stored). File reads and hashing release the GIL, so both overlap with parsing; memory is bounded by
+    ``PREFETCH`` chunks. ``read`` counts bytes handed out for the progress bar."""
 
     def __init__(self, path: str, progress: Callable[[int], None] | None) -> None:
-        self.fh = open(path, "rb")  # noqa: SIM115 - closed by CaptureReader
+        self.fh = open(path, "rb")  # noqa: SIM115 - closed by finish()
         self.sha = hashlib.sha256()
         self.done = 0
         self.progress = progress
+        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        self._rest = b""
+        self._eof = False
+        self._stop = False
+        self._digest: str | None = None
+        self._thread = threading.Thread(target=self._work, name="maildetour-read", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            while not self._stop:
+                data = self.fh.read(CHUNK)
+                if not data:
+                    break
+                self.sha.update(data)
+                self._queue.put(data)
+        except (OSError, ValueError) as exc:
+            self._queue.put(OSError(getattr(exc, "errno", None), f"read error: {exc}"))
+        finally:
+            self._queue.put(None)
 
     def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.sha.update(data)
+        """Up to ``n`` bytes (fewer at a chunk's end; b"" at the end of the file)."""
+        if self._rest:
+            data, self._rest = self._rest, b""
+        else:
+            if self._eof:
+                return b""
+            item = self._queue.get()
+            if item is None or isinstance(item, Exception):
+                self._eof = True
+                if item is None:
+                    return b""
+                raise item
+            data = item
+        if 0 <= n < len(data):
+            data, self._rest = data[:n], data[n:]
         self.done += len(data)
         if self.progress is not None:
             self.progress(self.done)
         return data
 
+    def unread(self, data: bytes) -> None:
+        """Put bytes back in front (after peeking at the magic number)."""
+        self._rest = data + self._rest
+        self.done -= len(data)
+
     def readable(self) -> bool:
         return True
 
-    def finish(self) -> str:
-        """Hash the rest of the file (bytes not read because of damage) and close it."""
-        while True:
-            data = self.fh.read(CHUNK)
-            if not data:
-                break
-            self.sha.update(data)
-        self.fh.close()
-        return self.sha.hexdigest()
+    def finish(self, hash_rest: bool = True) -> str:
+        """Let the helper hash the rest of the file (or stop it), wait for it, close the file."""
+        if self._digest is None:
+            self._stop = not hash_rest
+            while self._queue.get() is not None:
+                pass
+            self._thread.join()
+            self.fh.close()
+            self._digest = self.sha.hexdigest()
+        return self._digest
 
 
 class Damage(Exception):
@@ -103,7 +145,7 @@ class CaptureReader:
         try:
             self._open()
         except BaseException:
-            self._raw.fh.close()
+            self._raw.finish(hash_rest=False)
             raise
 
     # -- buffered reading -------------------------------------------------------------------------
@@ -118,10 +160,11 @@ class CaptureReader:
         while have < need and not self._eof:
             try:
                 data = self._read(max(CHUNK, need - have))
-            except (OSError, EOFError, zlib.error) as exc:  # broken gzip stream
+            except (OSError, EOFError, zlib.error) as exc:  # broken gzip stream, I/O error
                 self._eof = True
                 self._buf = b"".join(parts)
-                raise Damage(self._base + have, f"compressed stream broken: {exc}") from None
+                what = "compressed stream broken" if self._gzip else "read error"
+                raise Damage(self._base + have, f"{what}: {exc}") from None
             if not data:
                 self._eof = True
                 break
@@ -131,18 +174,17 @@ class CaptureReader:
         return have >= need
 
     def _open(self) -> None:
-        head = self._raw.read(4)
+        try:
+            head = self._raw.read(2)
+        except OSError as exc:
+            raise InputError(self.path, f"cannot read: {exc.strerror or exc}") from None
         if not head:
             raise InputError(self.path, "empty file, not a capture", 0)
-        if head[:2] == b"\x1f\x8b":
+        self._raw.unread(head)
+        if head == b"\x1f\x8b":
             self._gzip = True
-            self._raw.fh.seek(0)
-            self._raw.sha = hashlib.sha256()
-            self._raw.done = 0
             unzipped = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[arg-type]
             self._read = unzipped.read1  # partial reads: data before a broken spot is kept
-        else:
-            self._buf = head
         try:
             ok = self._fill(4)
         except Damage as exc:
@@ -226,8 +268,18 @@ class CaptureReader:
             head = Struct("<II")
             epb = Struct("<IIIII").unpack_from
             tail = Struct("<I").unpack_from
+            fast = Struct("<7I").unpack_from  # an EPB's head: type, length, interface, time, lengths
             first = True
             while True:
+                buf, pos = self._buf, self._pos
+                if pos + 28 <= len(buf):  # fast path: a whole, consistent EPB already in the buffer
+                    btype, blen, iface, hi, lo, caplen, origlen = fast(buf, pos)
+                    if (btype == 6 and 32 <= blen <= len(buf) - pos and not blen & 3 and caplen <= blen - 32
+                            and iface < len(ifaces) and tail(buf, pos + blen - 4)[0] == blen):
+                        self._pos = pos + blen
+                        lt, tick, toff, _snap = ifaces[iface]
+                        yield lt, buf, pos + 28, caplen, origlen, ((hi << 32) | lo) * tick + toff
+                        continue
                 if not self._fill(12):
                     rest = len(self._buf) - self._pos
                     if first:
@@ -250,6 +302,7 @@ class CaptureReader:
                     head = Struct(order + "II")
                     tail = Struct(order + "I").unpack_from
                     epb = Struct(order + "IIIII").unpack_from
+                    fast = Struct(order + "7I").unpack_from
                     ifaces = []
                 btype, blen = head.unpack_from(buf, pos)
                 if blen < 12 or blen % 4 or blen > MAX_RECORD:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 
 from analysis.model import Capture, Flow, iso_utc
 
@@ -15,18 +16,29 @@ CSV_COLUMNS = (
     "category", "owner",
 )
 NAME_WIDTH = 48
+BATCH = 512  # flows per piece written
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def render_flows(capture: Capture, fmt: str) -> str:
     """The capture's flows as ``jsonl``, ``csv`` or ``table`` text."""
-    if fmt == "jsonl":
-        return "".join(json.dumps(f.to_json(), ensure_ascii=False) + "\n" for f in capture.flows)
-    if fmt == "csv":
-        return _csv(capture.flows)
+    return "".join(iter_flows(capture, fmt))
+
+
+def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
+    """``render_flows`` in pieces of up to ``BATCH`` flows, so big tables are written as they are made."""
+    if fmt not in ("jsonl", "csv", "table"):
+        raise ValueError(f"unknown flow table format {fmt!r}")
     if fmt == "table":
-        return _table(capture)
-    raise ValueError(f"unknown flow table format {fmt!r}")
+        yield _table(capture)
+        return
+    flows = capture.flows
+    for start in range(0, max(len(flows), 1), BATCH):
+        part = flows[start:start + BATCH]
+        if fmt == "jsonl":
+            yield "".join(json.dumps(f.to_json(), ensure_ascii=False) + "\n" for f in part)
+        else:
+            yield _csv(part, header=start == 0)
 
 
 def _cell(value: str) -> str:
@@ -34,10 +46,11 @@ def _cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def _csv(flows: list[Flow]) -> str:
+def _csv(flows: list[Flow], header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for f in flows:
         writer.writerow([
             f.id, f.input_index, f.transport, f.client.ip, f.client.port, f.server.ip, f.server.port,

@@ -20,7 +20,7 @@ from analysis.canary import CanaryHit, CanaryMatcher
 from analysis.case import Case, load_case
 from analysis.errors import CaseError, MaildetourError
 from analysis.model import CATEGORIES, Capture, DnsEntry, Finding, Flow, InputInfo
-from analysis.sources.mitmflows import FlowTable, _State, app_protocol
+from analysis.sources.mitmflows import FlowTable, _State, app_protocol, endpoint
 
 log = logging.getLogger("maildetour")
 
@@ -84,7 +84,7 @@ class LiveConfig:
 
 
 class LiveSession:
-    """Everything the addon learns in one run; the addon's hooks call the ``on_*`` methods."""
+    """Everything the addon learns in one run: open and finished records, DNS, findings, the outputs."""
 
     def __init__(self, config: LiveConfig) -> None:
         from analysis.catalog import Catalog
@@ -94,7 +94,7 @@ class LiveSession:
         self.case = config.case
         self.catalog = Catalog.load(config.catalog_paths)
         self.classifier = Classifier(self.case, self.catalog)
-        self.table = FlowTable(source="live")
+        self.table = FlowTable(source="live", on_evict=lambda flow: self.end([flow]))
         self.finished: list[Flow] = []
         self.dns: dict[str, DnsEntry] = {}
         self.findings: list[Finding] = []
@@ -116,8 +116,8 @@ class LiveSession:
         """Only the configured devices are analysed (all clients when none is configured)."""
         if not self.case.devices:
             return True
-        peer = client.peername
-        return bool(peer) and peer[0] in self.case.devices
+        ep = endpoint(client.peername)
+        return ep is not None and ep.ip in self.case.devices
 
     def record(self, client, server) -> _State | None:
         if not self.tracks(client) or (client.id, server.id) in self._ended:
@@ -164,9 +164,13 @@ class LiveSession:
         f = st.flow
         if mflow.comment and mflow.comment.split(" ", 1)[0] not in CATEGORIES:
             return  # an analyst's own comment stays
-        comment = f"{f.category} {f.owner}".strip() + (" [blocked]" if st.killed else "")
-        mflow.comment = self.redactor.text(comment)
-        mflow.marked = BLOCKED_MARK if st.killed else MARKS.get(f.category, ":question:")
+        key = (f.category, f.owner, st.killed)
+        cached = st.extra.get("tag")
+        if cached is None or cached[0] != key:
+            comment = f"{f.category} {f.owner}".strip() + (" [blocked]" if st.killed else "")
+            mark = BLOCKED_MARK if st.killed else MARKS.get(f.category, ":question:")
+            cached = st.extra["tag"] = (key, self.redactor.text(comment), mark)
+        mflow.comment, mflow.marked = cached[1], cached[2]
 
     # ---- DNS -------------------------------------------------------------------------------------------
 
@@ -208,15 +212,21 @@ class LiveSession:
         copy mitmproxy keeps must be scrubbed). Findings only for destinations other than the mail host."""
         if not self.matcher.active:
             return False
-        parts = [("URL", req.url.encode("utf-8", "surrogateescape"))]
-        parts += [(f"header {name.decode('latin-1')[:40]}", name + b": " + value)
-                  for name, value in req.headers.fields]
-        body = (req.get_content(strict=False) or b"") if req.raw_content else b""
-        parts.append(("request body", body[:MAX_SCAN_BODY]))
-        hits = self.matcher.scan(b"\n".join(data for _, data in parts))
+        fields = req.headers.fields
+        if req.raw_content:
+            body = req.get_content(strict=False) if b"content-encoding" in (k.lower() for k, _ in fields) \
+                else req.raw_content
+        else:
+            body = b""
+        path = req.data.path
+        blob = b"\n".join([path, *(k + b": " + v for k, v in fields), (body or b"")[:MAX_SCAN_BODY]])
+        hits = self.matcher.scan(blob)
         if not hits:
             return False
         if st.flow.category != "mail-host":
+            parts = [("URL", req.url.encode("utf-8", "surrogateescape"))]
+            parts += [(f"header {k.decode('latin-1')[:40]}", k + b": " + v) for k, v in fields]
+            parts.append(("request body", (body or b"")[:MAX_SCAN_BODY]))
             for where, data in parts:
                 for hit in self.matcher.scan(data):
                     self._finding(st, hit, where)
@@ -284,7 +294,7 @@ class LiveSession:
         if self._jsonl is None:
             return
         record = f.to_json()
-        record["notes"] = list(f.notes)  # e.g. "blocked by maildetour_block (telemetry)"
+        record.setdefault("notes", list(f.notes))  # e.g. "blocked by maildetour_block (telemetry)"
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         try:
             self._jsonl.write(self.redactor.text(line) + "\n")

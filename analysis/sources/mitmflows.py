@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mitmproxy import connection, dns, flow, http, tcp, udp
@@ -60,9 +60,13 @@ def _is_ip(text: str) -> bool:
         return False
 
 
-def _endpoint(addr) -> Endpoint | None:
+def endpoint(addr) -> Endpoint | None:
+    """A mitmproxy address tuple as an Endpoint (IPv4-mapped IPv6, as on a dual-stack listener, as IPv4)."""
     if addr and len(addr) >= 2 and isinstance(addr[0], str) and _is_ip(addr[0]):
-        return Endpoint(str(ipaddress.ip_address(addr[0])), int(addr[1]))
+        ip = ipaddress.ip_address(addr[0].split("%", 1)[0])
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return Endpoint(str(ip), int(addr[1]))
     return None
 
 
@@ -112,10 +116,13 @@ Key = tuple[str, str]
 class FlowTable:
     """mitmproxy connections -> Flow records; ``pop``/``pop_client``/``pop_all`` hand finished ones over."""
 
-    def __init__(self, source: str = "live", input_index: int = 0, max_active: int = 100_000) -> None:
+    def __init__(self, source: str = "live", input_index: int = 0, max_active: int = 100_000,
+                 on_evict: Callable[[Flow], None] | None = None) -> None:
         self.source = source
         self.input_index = input_index
         self.max_active = max_active
+        self.on_evict = on_evict  # gets a record closed early because too many were open
+        self.evicted: list[Flow] = []  # ... or they are kept here (and returned by pop_all)
         self._active: dict[Key, _State] = {}
         self._by_client: dict[str, dict[Key, None]] = {}
         self._next_id = 1
@@ -131,8 +138,14 @@ class FlowTable:
         st = self._active.get(key)
         if st is None:
             st = _State(self._new_flow(client, server))
-            if len(self._active) >= self.max_active:  # never grow without limit: evict the oldest
-                self.pop_key(next(iter(self._active)))
+            if len(self._active) >= self.max_active:  # never grow without limit: close the oldest
+                old = self.pop_key(next(iter(self._active)))
+                if old is not None:
+                    old.notes.append("closed early: too many open connections")
+                    if self.on_evict is not None:
+                        self.on_evict(old)
+                    else:
+                        self.evicted.append(old)
             self._active[key] = st
             self._by_client.setdefault(client.id, {})[key] = None
         self._refresh(st, client, server)
@@ -147,7 +160,7 @@ class FlowTable:
     def _new_flow(self, client: connection.Client, server: connection.Server) -> Flow:
         fid, self._next_id = self._next_id, self._next_id + 1
         transport = "udp" if client.transport_protocol == "udp" else "tcp"
-        c = _endpoint(client.peername) or Endpoint(UNKNOWN_IP, 0)
+        c = endpoint(client.peername) or Endpoint(UNKNOWN_IP, 0)
         f = Flow(id=fid, transport=transport, client=c, server=Endpoint(UNKNOWN_IP, 0),
                  server_by="proxy", source=self.source, input_index=self.input_index)
         f.first_seen = client.timestamp_start
@@ -162,9 +175,9 @@ class FlowTable:
         st.seen = seen
         f = st.flow
         if f.server.ip == UNKNOWN_IP:
-            ep = _endpoint(server.peername) or _endpoint(server.address)
+            ep = endpoint(server.peername) or endpoint(server.address)
             if ep is None and not server.address:
-                ep = _endpoint(client.sockname)  # DNS mode, reverse proxies: the proxy answered itself
+                ep = endpoint(client.sockname)  # DNS mode, reverse proxies: the proxy answered itself
             if ep is not None:
                 f.server = ep
             elif server.address and f.server.port == 0:
@@ -208,7 +221,8 @@ class FlowTable:
         return [f for f in (self.pop_key(k) for k in keys) if f is not None]
 
     def pop_all(self) -> list[Flow]:
-        return [f for f in (self.pop_key(k) for k in list(self._active)) if f is not None]
+        flows, self.evicted = self.evicted, []
+        return flows + [f for f in (self.pop_key(k) for k in list(self._active)) if f is not None]
 
     def active(self) -> list[_State]:
         return list(self._active.values())
@@ -254,7 +268,10 @@ class FlowTable:
         st = self.state(f.client_conn, f.server_conn)
         st.http = True
         req = f.request
-        host = req.host_header or req.authority or ""
+        host = req.headers.get("host") or req.authority or ""
+        if host == st.extra.get("host"):
+            return st  # the same Host as the connection's last request
+        st.extra["host"] = host
         if host:
             name = _strip_port(host).rstrip(".").lower()
             if name and not _is_ip(name):
@@ -272,6 +289,13 @@ class FlowTable:
         if f.websocket is not None:
             for msg in f.websocket.messages:
                 self._count(st, msg.from_client, len(msg.content), msg.timestamp)
+        return st
+
+    def add_websocket_message(self, f: http.HTTPFlow) -> _State:
+        """The latest WebSocket message of a live flow (offline, add_http_response counts them all)."""
+        st = self.state(f.client_conn, f.server_conn)
+        msg = f.websocket.messages[-1]
+        self._count(st, msg.from_client, len(msg.content), msg.timestamp)
         return st
 
     def add_tcp_message(self, f: tcp.TCPFlow, msg: tcp.TCPMessage) -> _State:
@@ -386,7 +410,7 @@ def app_protocol(st: _State) -> str:
     if st.dns:
         return "dns"
     if f.transport == "udp":
-        if st.quic:
+        if st.quic or st.http:  # HTTP over UDP is HTTP/3, i.e. QUIC
             return "quic"
         return "dns" if f.server.port in (53, 5353) else "other"
     mail = mail_protocol(f.server.port, st.server_head, st.tls, st.mail.protocol if st.mail else None)
