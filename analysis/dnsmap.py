@@ -153,14 +153,21 @@ def attach_dns_names(flows: list[Flow], entries: list[DnsEntry]) -> None:
 ADDRESS_TYPES = frozenset({"A", "AAAA", "CNAME"})
 
 
-def entries_from_messages(messages: Iterable[tuple[int, str, object]]) -> list[DnsEntry]:
-    """One DnsEntry per query name (case-insensitive) from ``(frame, client_ip, DnsMessage)`` triples.
+class DnsEntries:
+    """Builds one DnsEntry per query name (case-insensitive) from DNS messages as they are parsed.
 
     A message needs ``is_response``, ``questions`` [(name, type)] and ``answers`` [records with
     ``rtype`` and ``value``]; a response's A/AAAA/CNAME values become answers of its first question.
+    Memory is bounded by the number of names, not of messages.
     """
-    entries: dict[str, DnsEntry] = {}
-    for frame, client, msg in sorted(messages, key=lambda m: m[0]):
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[str, DnsEntry] = {}
+
+    def add(self, frame: int, client: str, msg: object) -> None:
+        entries = self._entries
         first: DnsEntry | None = None
         for name, qtype in getattr(msg, "questions", ())[:16]:
             key = _key(name)
@@ -171,13 +178,26 @@ def entries_from_messages(messages: Iterable[tuple[int, str, object]]) -> list[D
                 if len(entries) >= MAX_NAMES:
                     continue
                 entry = entries[key] = DnsEntry(query=name.rstrip("."), first_frame=frame, client=client)
+            elif frame < entry.first_frame:
+                entry.first_frame, entry.client = frame, client
             if qtype and qtype not in entry.types:
                 entry.types.append(qtype)
             first = first or entry
         if first is None or not getattr(msg, "is_response", False):
-            continue
+            return
         for rec in getattr(msg, "answers", ()):
             if rec.rtype in ADDRESS_TYPES and rec.value and rec.value not in first.answers:
                 if len(first.answers) < 64:
                     first.answers.append(rec.value)
-    return sorted(entries.values(), key=lambda e: e.first_frame)
+
+    def entries(self) -> list[DnsEntry]:
+        """The entries in order of their first frame."""
+        return sorted(self._entries.values(), key=lambda e: e.first_frame)
+
+
+def entries_from_messages(messages: Iterable[tuple[int, str, object]]) -> list[DnsEntry]:
+    """One DnsEntry per query name from ``(frame, client_ip, DnsMessage)`` triples (see DnsEntries)."""
+    builder = DnsEntries()
+    for frame, client, msg in sorted(messages, key=lambda m: m[0]):
+        builder.add(frame, client, msg)
+    return builder.entries()

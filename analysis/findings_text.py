@@ -26,6 +26,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "{connections} mit einem Mail-Protokoll zu unbenannten Adressen ({endpoints}) wurden als Mailserver "
         "gewertet. Mit --mail-ip bestätigen.",
     },
+    "credential-leak": {
+        "en": "{secret_en} was sent to {destination} ({server}, {category}) as {form} in the {where}.",
+        "de": "{secret_de} wurde an {destination} ({server}, {category}) gesendet, als {form} im Teil {where}.",
+    },
+    "proxy-block": {
+        "en": "maildetour_block killed {count} {reason} {connections} at the proxy.",
+        "de": "maildetour_block hat {count} {reason}-{connections} am Proxy abgebrochen.",
+    },
     "mail-relay": {
         "en": "{owner} handles the account's mail on the device's behalf: {flows} {connections} to its "
         "mail-relay service ({endpoints}), {bytes_sent} bytes sent and {bytes_received} bytes received.",
@@ -215,6 +223,13 @@ class _Defaults(dict):
         return "?"
 
 
+SECRETS = {  # credential-leak: what leaked, (en, de)
+    "password": ("The test account's password (canary)", "Das Passwort des Testkontos (Canary)"),
+    "address": ("The test account's address", "Die Adresse des Testkontos"),
+    "username": ("The test account's username", "Der Benutzername des Testkontos"),
+}
+
+
 def message(kind: str, lang: str, /, **details) -> str:
     """The finding's sentence in ``lang`` from its template parameters (unknown kinds: the kind itself)."""
     lang = _lang(lang)
@@ -224,6 +239,8 @@ def message(kind: str, lang: str, /, **details) -> str:
 
         return log_text.message(kind, lang, **details) if kind in log_text.KINDS else kind
     params = _Defaults({k: _param(k, v, lang) for k, v in details.items()})
+    secret = SECRETS.get(str(details.get("secret", "password")), SECRETS["password"])
+    params["secret_en"], params["secret_de"] = secret
     n = details.get("flows", details.get("count", 0))
     params["connections"] = CONNECTIONS[lang][n == 1]
     return template.format_map(params)

@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         checks = cross_check(stats, runs, args.timeout)
         report += [
             f"== {stats.packets:,} packets, {stats.tcp_flows:,} TCP + {stats.udp_flows:,} UDP flows "
-            f"(generated in {stats.seconds:.1f} s, {stats.cpu_seconds:.1f} s CPU)",
+            f"(generated in {stats.seconds:.1f} s"
+            + (f", {stats.cpu_seconds:.1f} s CPU)" if stats.cpu_seconds else ")"),
             *table(runs),
             "targets (maildetour):",
             *(f"  {t}" for t in targets(runs)),

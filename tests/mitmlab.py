@@ -90,7 +90,11 @@ class Mitmdump:
         env = {**os.environ, **self.env}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        wait_port("127.0.0.1", self.port, self.proc)
+        try:
+            wait_port("127.0.0.1", self.port, self.proc)
+        except BaseException:
+            self.stop()
+            raise RuntimeError(f"mitmdump did not start: {self.output[-2000:]}") from None
         return self
 
     def stop(self) -> str:

@@ -247,6 +247,9 @@ def test_ipv4_fragments_never_completed_make_no_flow(tmp_path):
     frags = fragment(IP(src=C4, dst=DNS4, id=5) / UDP(sport=1, dport=53) / Raw(b"x" * 2000), fragsize=1000)
     cap = load(tmp_path, pb.pcap_bytes(timed([eth(f) for f in frags[:-1]])))
     assert cap.flows == [] and cap.inputs[0].packets == len(frags) - 1
+    assert cap.inputs[0].complete
+    assert cap.inputs[0].warnings == [
+        "1 fragmented IP datagrams could not be reassembled (fragments missing)"]
 
 
 def test_ipv6_fragments_and_extension_headers(tmp_path):

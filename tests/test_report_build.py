@@ -201,7 +201,7 @@ def analysed(capture: Capture, case: Case, lang: str = "en", logs: dict | None =
     if logs is not None:
         findings.append(
             Finding(
-                kind="third-party-login",
+                kind="custom-login",
                 severity="high",
                 message=f"login with {CANARY}",
                 log_lines=[logs["_line"]],

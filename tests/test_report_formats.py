@@ -196,8 +196,8 @@ def test_relocalised_json_findings(report):
     assert de["verdict"]["explanation"] == explain(report["verdict"], "de")
     relay = next(f for f in de["findings"] if f["kind"] == "mail-relay")
     assert relay["message"] == message("mail-relay", "de", **relay["details"])
-    custom = next(f for f in de["findings"] if f["kind"] == "third-party-login")
-    assert custom["message"] == "login with [REDACTED]"  # unknown to findings_text: the stored text stays
+    custom = next(f for f in de["findings"] if f["kind"] == "custom-login")
+    assert custom["message"] == "login with [REDACTED]"  # a kind findings_text does not know: the stored text stays
     assert render(report, "json", "en") == render(json.loads(render(report, "json", "en")), "json", "en")
 
 

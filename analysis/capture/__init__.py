@@ -7,7 +7,7 @@ from collections.abc import Callable
 from analysis.capture.flowtable import FlowTable
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.capture.reader import CaptureReader
-from analysis.dnsmap import attach_dns_names, entries_from_messages
+from analysis.dnsmap import attach_dns_names
 from analysis.errors import InputError
 from analysis.model import Capture
 
@@ -28,8 +28,11 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
         raise InputError(path, f"unsupported link type on every interface: {names}")
     for lt, count in sorted(table.unknown_linktypes.items()):
         info.warnings.append(f"{count} frames with unsupported link type {linktype_name(lt)} skipped")
+    lost = table.unassembled_datagrams()
+    if lost:
+        info.warnings.append(f"{lost} fragmented IP datagrams could not be reassembled (fragments missing)")
     flows = table.flows(input_index)
-    dns = entries_from_messages(table.dns_messages)
+    dns = table.dns.entries()
     attach_dns_names(flows, dns)
     return Capture(inputs=[info], flows=flows, dns=dns)
 

@@ -16,9 +16,11 @@ from struct import Struct
 from analysis.capture.inspect import FlowInspector
 from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
+from analysis.dnsmap import DnsEntries
 from analysis.model import Endpoint, Flow
 
-# UDP ports taken as the server side when the other port is not well known (below 1024 always is).
+# UDP ports taken as the server side when the other port is not well known (below 1024 always is);
+# the list ../shared/captures/truth.py uses to reproduce tshark's client/server choice.
 WELL_KNOWN_UDP = frozenset({53, 67, 68, 123, 137, 138, 161, 443, 500, 1900, 3478, 4500, 5353, 5355, 19302})
 TCP_HEAD = Struct("!HHIIH").unpack_from
 UDP_HEAD = Struct("!HHH").unpack_from
@@ -103,7 +105,7 @@ class FlowTable:
         self.convs: list[Conv] = []
         self.frames = 0
         self.unknown_linktypes: dict[int, int] = {}
-        self.dns_messages: list[tuple] = []  # (frame, querying host, DnsMessage), filled by flows()
+        self.dns = DnsEntries()  # one entry per query name seen on port 53
         self._live: dict[tuple, tuple[Conv, bool]] = {}
         self._ip = IpDecoder()
 
@@ -217,8 +219,30 @@ class FlowTable:
                     elif p + ((offflags >> 12) << 2) < l4end:  # TCP without flags
                         insp.feed(is_a == conv.client_is_a, b[p + ((offflags >> 12) << 2):l4end], frame, ts,
                                   seq, 0)
+                    if insp.dns:
+                        self._take_dns(conv)
         finally:
             self.frames = frame
+
+    def _take_dns(self, conv: Conv) -> None:
+        """Move the inspector's parsed DNS messages into the per-name entries (port 53 only)."""
+        messages = conv.inspector.dns
+        if DNS_PORT in (conv.a_port, conv.b_port):
+            if conv.a_port == DNS_PORT != conv.b_port:
+                querier = conv.b_ip
+            elif conv.b_port == DNS_PORT != conv.a_port:
+                querier = conv.a_ip
+            else:
+                querier = conv.a_ip if conv.client_is_a else conv.b_ip
+            client = _ip_text(querier)
+            for frame, _ts, msg in messages:
+                self.dns.add(frame, client, msg)
+        messages.clear()
+
+    def unassembled_datagrams(self) -> int:
+        """IP datagrams whose fragments never all arrived (or overflowed the bounded buffers)."""
+        frags = self._ip.frags
+        return len(frags.pending) + frags.dropped
 
     def _segment(self, lt: int, buf: bytes, off: int, end: int, ts: float, decoders):
         """The general path: any link type, options, extension headers, fragments, tunnels."""
@@ -256,7 +280,7 @@ class FlowTable:
         """Flow records (ids from 1 in first-frame order), each filled in by its inspector.
 
         Ends the table: the lookup dict and each inspector are released as soon as they are used (memory
-        stays near one copy of the flows); DNS messages on port 53 are kept in ``dns_messages``.
+        stays near one copy of the flows).
         """
         self._live = {}
         out = []
@@ -264,10 +288,8 @@ class FlowTable:
             flow = conv.to_flow(n, input_index)
             insp = conv.inspector
             insp.apply(flow)
-            if insp.dns and DNS_PORT in (flow.server.port, flow.client.port):
-                server_side_asks = flow.client.port == DNS_PORT != flow.server.port
-                querier = flow.server.ip if server_side_asks else flow.client.ip
-                self.dns_messages.extend((frame, querier, msg) for frame, _ts, msg in insp.dns)
+            if insp.dns:
+                self._take_dns(conv)
             conv.inspector = None
             out.append(flow)
         self.convs = []

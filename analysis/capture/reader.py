@@ -54,6 +54,7 @@ class _HashingFile:
         self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
         self._rest = b""
         self._eof = False
+        self._ended = False  # the helper's closing None was consumed
         self._stop = False
         self._digest: str | None = None
         self._thread = threading.Thread(target=self._work, name="maildetour-read", daemon=True)
@@ -83,6 +84,7 @@ class _HashingFile:
             if item is None or isinstance(item, Exception):
                 self._eof = True
                 if item is None:
+                    self._ended = True
                     return b""
                 raise item
             data = item
@@ -105,8 +107,9 @@ class _HashingFile:
         """Let the helper hash the rest of the file (or stop it), wait for it, close the file."""
         if self._digest is None:
             self._stop = not hash_rest
-            while self._queue.get() is not None:
+            while not self._ended and self._queue.get() is not None:
                 pass
+            self._ended = True
             self._thread.join()
             self.fh.close()
             self._digest = self.sha.hexdigest()

@@ -44,6 +44,8 @@ def localise(report: dict, lang: str) -> dict:
         if not isinstance(finding, dict):
             continue
         details = finding.get("details") if isinstance(finding.get("details"), dict) else {}
+        if not details:  # no template parameters were stored: the stored text is all there is
+            continue
         try:
             text = str(message(finding.get("kind", ""), lang, **details))
         except Exception:  # noqa: BLE001
