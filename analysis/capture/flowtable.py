@@ -132,6 +132,11 @@ class FlowTable:
                         ipo = -1
                     else:
                         et = (buf[off + 12] << 8) | buf[off + 13]
+                        if et == 0x8100:  # one 802.1Q tag
+                            ipo += 4
+                            et = (buf[off + 16] << 8) | buf[off + 17]
+                            if end < ipo + 34:
+                                ipo = -1
                         if et != 0x0800 and et != 0x86DD:
                             ipo = -1
                 else:
