@@ -56,7 +56,12 @@ def _exit_for(report: dict) -> int:
         why = "; ".join(info.get("warnings", [])[:1])
         print(f"maildetour: {info['path']}: damaged or truncated{where}: {why} (report covers what was read)",
               file=sys.stderr)
-    return EXIT_DAMAGED if damaged else EXIT_OK
+    mail_server = report.get("mail_server") or {}
+    damaged_logs = [log for log in mail_server.get("logs", []) if not log.get("complete", True)]
+    for log in damaged_logs:
+        why = next((w for w in log.get("warnings", []) if "after line" in w), "damaged")
+        print(f"maildetour: {log['path']}: {why} (report covers what was read)", file=sys.stderr)
+    return EXIT_DAMAGED if damaged or damaged_logs else EXIT_OK
 
 
 def cmd_flows(args) -> int:

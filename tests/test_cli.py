@@ -82,3 +82,21 @@ def test_write_output_failure_keeps_old_file(tmp_path):
         write_output(str(target), 12345)  # not str/bytes: fails before the rename
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_analyze_with_a_damaged_log_exits_1_and_still_writes_the_report(tmp_path):
+    import gzip
+
+    from tests.conftest import ROOT
+
+    sample = ROOT / "captures" / "relayed"
+    whole = gzip.compress((sample / "dovecot.log").read_bytes())
+    log = tmp_path / "dovecot.log.gz"
+    log.write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "report.json"
+    proc = run("analyze", str(sample / "phone.pcapng"), "--case", str(sample / "case.toml"),
+               "--catalog", str(ROOT / "analysis" / "data" / "lab-catalog.toml"), "--logs", str(log), "-o", str(out))
+    assert_one_line_error(proc, 1, str(log), "damaged")
+    report = json.loads(out.read_text())
+    assert report["verdict"]["summary"] == "relayed"
+    assert [entry["complete"] for entry in report["mail_server"]["logs"]] == [False]
