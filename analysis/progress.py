@@ -15,11 +15,12 @@ def progress_bar(label: str, total: int | None):
     if not sys.stderr.isatty() or not total:
         yield lambda _done: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-        transient=True,
+        transient=True, console=Console(stderr=True),  # stdout may carry the report itself
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)

@@ -100,3 +100,45 @@ def test_analyze_with_a_damaged_log_exits_1_and_still_writes_the_report(tmp_path
     report = json.loads(out.read_text())
     assert report["verdict"]["summary"] == "relayed"
     assert [entry["complete"] for entry in report["mail_server"]["logs"]] == [False]
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal():
+    from tests.conftest import ROOT
+
+    proc = run("flows", str(ROOT / "captures" / "relayed" / "phone.pcapng"), "--format", "jsonl")
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+    assert len(proc.stdout.splitlines()) >= 5
+
+
+def test_progress_bar_draws_on_a_terminal(tmp_path):
+    """On a TTY the rich bar is drawn on stderr (a pseudo-terminal stands in for the analyst's)."""
+    import pty
+
+    from analysis.progress import progress_bar
+
+    script = (
+        "import sys, time\n"
+        "from analysis.progress import progress_bar\n"
+        "with progress_bar('phone.pcapng', 1000) as advance:\n"
+        "    for done in range(0, 1001, 100):\n"
+        "        advance(done); time.sleep(0.02)\n"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"phone.pcapng" in b"".join(chunks)
+    with progress_bar("x", 10) as advance:  # not a terminal here: a no-op
+        advance(5)
