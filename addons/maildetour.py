@@ -21,6 +21,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
 from analysis.errors import MaildetourError
 from analysis.protocols.tls import parse_client_hello_stream
+from analysis.sources import leaks
 from analysis.sources.live import BLOCKABLE, LiveConfig, LiveSession
 from analysis.sources.mitmflows import MAIL_PORTS
 
@@ -210,7 +211,7 @@ class MailDetour:
         self.session.messages += 1
         msg = f.websocket.messages[-1]
         if msg.from_client:
-            self.session.scan(st, msg.content, "WebSocket message")
+            self.session.scan(st, msg.content, leaks.WEBSOCKET)
 
     @guarded
     def websocket_end(self, f: http.HTTPFlow) -> None:
@@ -219,7 +220,8 @@ class MailDetour:
     # ---- raw TCP and UDP -------------------------------------------------------------------------------
 
     @guarded
-    def tcp_start(self, f: tcp.TCPFlow) -> None:
+    def stream_start(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
+        """A raw TCP or UDP flow begins: record, block, tag."""
         st = self.session.record(f.client_conn, f.server_conn)
         if st is None:
             return
@@ -230,63 +232,46 @@ class MailDetour:
         self.session.classify(st)
         self.session.tag(f, st)
 
-    @guarded
-    def tcp_message(self, f: tcp.TCPFlow) -> None:
+    tcp_start = udp_start = stream_start
+
+    def _newest(self, f: tcp.TCPFlow | udp.UDPFlow) -> tuple | None:
+        """A raw flow's record and newest message; None when it is not tracked or blocked (emptied, then)."""
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is None:
-            return
+            return None
         msg = f.messages[-1]
         if st.killed:
             msg.content = b""  # a blocked flow forwards nothing
+            return None
+        return st, msg
+
+    @guarded
+    def tcp_message(self, f: tcp.TCPFlow) -> None:
+        if (newest := self._newest(f)) is None:
             return
+        st, msg = newest
         before = st.flow.app_protocol
         self.session.table.add_tcp_message(f, msg)
         self.session.messages += 1
         if msg.from_client:
-            self.session.scan(st, msg.content, "TCP stream", stream_key="canary-c2s")
+            self.session.scan(st, msg.content, leaks.TCP, stream_key="canary-c2s")
         if st.flow.packets <= 3 or before != st.flow.app_protocol:
             self.session.classify(st)
             self.session.tag(f, st)
 
     @guarded
-    def tcp_end(self, f: tcp.TCPFlow) -> None:
-        self.session.scrub_messages(f.messages)
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is not None:
-            self.session.classify(st)
-            self.session.tag(f, st)
-            self.session.end_pair(f.client_conn, f.server_conn)
-
-    tcp_error = tcp_end
-
-    @guarded
-    def udp_start(self, f: udp.UDPFlow) -> None:
-        st = self.session.record(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        reason = self.session.block_reason(st)
-        if reason is not None:
-            self.session.kill(st, reason)
-            f.kill()
-        self.session.classify(st)
-        self.session.tag(f, st)
-
-    @guarded
     def udp_message(self, f: udp.UDPFlow) -> None:
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is None:
+        if (newest := self._newest(f)) is None:
             return
-        msg = f.messages[-1]
-        if st.killed:
-            msg.content = b""
-            return
+        st, msg = newest
         self.session.table.add_udp_message(f, msg)
         self.session.messages += 1
         if msg.from_client:
-            self.session.scan(st, msg.content, "UDP datagram")
+            self.session.scan(st, msg.content, leaks.UDP)
 
     @guarded
-    def udp_end(self, f: udp.UDPFlow) -> None:
+    def stream_end(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
+        """A raw TCP or UDP flow ends (or fails): scrub the stored messages, tag, finish the record."""
         self.session.scrub_messages(f.messages)
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is not None:
@@ -294,7 +279,7 @@ class MailDetour:
             self.session.tag(f, st)
             self.session.end_pair(f.client_conn, f.server_conn)
 
-    udp_error = udp_end
+    tcp_end = tcp_error = udp_end = udp_error = stream_end
 
     # ---- DNS -------------------------------------------------------------------------------------------
 

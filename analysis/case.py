@@ -6,6 +6,7 @@ read from an environment variable named in the file and never stored or printed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -41,7 +42,7 @@ class MailHost:
         host = host.rstrip(".").lower()
         if not host:
             raise CaseError(f"mail host {text!r}: no host name")
-        if _is_ip(host):
+        if is_ip(host):
             host = str(ipaddress.ip_address(host))
         elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
             raise CaseError(f"mail host {text!r}: not a host name or IP address")
@@ -119,10 +120,10 @@ class Case:
         return r
 
     def mail_host_names(self) -> set[str]:
-        return {h.host for h in self.mail_hosts if not _is_ip(h.host)}
+        return {h.host for h in self.mail_hosts if not is_ip(h.host)}
 
     def mail_host_ips(self) -> set[str]:
-        ips = {h.host for h in self.mail_hosts if _is_ip(h.host)}
+        ips = {h.host for h in self.mail_hosts if is_ip(h.host)}
         return ips | set(self.mail_addresses)
 
     def override(
@@ -161,7 +162,9 @@ class Case:
         }
 
 
-def _is_ip(text: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address as written (no brackets, no port)."""
     try:
         ipaddress.ip_address(text)
         return True

@@ -55,15 +55,16 @@ def sniff_format(path: str) -> str:
     raise InputError(path, "not a pcap, pcapng or mitmproxy flow file (unknown magic number)", 0)
 
 
-def load_inputs(paths: list[str], case: Case | None = None) -> Capture:
-    """Read every input into one Capture; flow ids are renumbered to be unique across inputs."""
+def load_inputs(paths: list[str], case: Case | None = None, catalog_paths: list[str] | None = None) -> Capture:
+    """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case,
+    mitmproxy flow files are also searched for its canary (``catalog_paths``: the extra catalogs)."""
     kinds = [sniff_format(path) for path in paths]  # fail fast, before any work, on an unreadable input
     merged = Capture()
     for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
         if kind == "mitm":
             from analysis.sources.mitm import load_mitm
 
-            part = load_mitm(path, input_index=index)
+            part = load_mitm(path, input_index=index, case=case, catalog_paths=catalog_paths or ())
         else:
             from analysis.capture import load_capture
 
@@ -73,6 +74,8 @@ def load_inputs(paths: list[str], case: Case | None = None) -> Capture:
         for flow in part.flows:
             flow.id += offset
             flow.input_index = index
+        for finding in part.findings:
+            finding.flows = [i + offset for i in finding.flows]
         for info in part.inputs:
             merged.inputs.append(info)
         merged.flows.extend(part.flows)
@@ -82,6 +85,8 @@ def load_inputs(paths: list[str], case: Case | None = None) -> Capture:
         keep = set(case.devices)
         merged.flows = [f for f in merged.flows if f.client.ip in keep]
         merged.dns = [d for d in merged.dns if d.client in keep]
+        kept = {f.id for f in merged.flows}
+        merged.findings = [x for x in merged.findings if not x.flows or any(i in kept for i in x.flows)]
     return merged
 
 
@@ -113,7 +118,7 @@ def analyze_capture(capture: Capture, settings: Settings) -> dict:
 def analyze(paths: list[str], settings: Settings) -> dict:
     if settings.keylog and not os.access(settings.keylog, os.R_OK):  # fail before the long read, not after
         raise InputError(settings.keylog, "cannot read the TLS key log")
-    capture = load_inputs(paths, settings.case)
+    capture = load_inputs(paths, settings.case, settings.catalog_paths)
     if settings.keylog:
         from analysis.capture.decrypt import apply_keylog
 

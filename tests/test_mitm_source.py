@@ -6,10 +6,13 @@ mitmproxy's test factories, then given loopback addresses, names and payloads of
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 from mitmproxy import dns, tcp, udp
@@ -305,3 +308,114 @@ def test_endpoints_from_mitmproxy_addresses():
     assert endpoint(("2001:DB8::1", 443, 0, 0)).ip == "2001:db8::1"
     assert endpoint(("127.0.0.1", 8080)).port == 8080
     assert endpoint(("imap.example.org", 993)) is None and endpoint(None) is None
+
+
+# ---- the canary in saved flows ---------------------------------------------------------------------------
+
+CANARY = "Offline-Canary-4711!"
+
+
+def canary_post():
+    """A POST to sync.vendor.test whose form body carries the canary (URL-encoded, as a form sends it)."""
+    f, _ = https_pair()
+    f.request.method = "POST"
+    f.request.path = "/v1/accounts"
+    f.request.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    f.request.content = b"user=lft2&host=imap.example.test&password=" + quote_plus(CANARY).encode()
+    return f
+
+
+def canary_login():
+    """The canary in an IMAP LOGIN to the configured mail host: where it belongs, never a finding."""
+    f = imap_flow()
+    f.messages[1] = tcp.TCPMessage(True, b"a1 LOGIN lft2 " + CANARY.encode() + b"\r\n", T0 + 6)
+    return f
+
+
+def canary_case(tmp_path: Path) -> Path:
+    case = tmp_path / "case.toml"
+    case.write_text('[account]\naddress = "lft2@example.test"\nusername = "lft2"\ncanary_env = "MD_CANARY"\n'
+                    '[mail]\nhosts = ["127.0.0.5:143"]\n')
+    return case
+
+
+def test_offline_canary_search_finds_the_leak_and_spares_the_mail_host(tmp_path):
+    from analysis.case import load_case
+
+    path = tmp_path / "leak.mitm"
+    write_flows(path, [canary_login(), canary_post(), dns_flow()])
+    case = load_case(str(canary_case(tmp_path)), environ={"MD_CANARY": CANARY})
+    cap = load_mitm(str(path), case=case)
+    leaks = [x for x in cap.findings if x.kind == "credential-leak"]
+    severity = {(x.details["secret"], x.details["form"]): x.severity for x in leaks}
+    assert severity[("password", "url")] == "high" and severity[("username", "plain")] == "low"
+    (post,) = [f for f in cap.flows if f.server.port == 443]
+    assert {tuple(x.flows) for x in leaks} == {(post.id,)}  # nothing for the LOGIN to the mail host
+    assert {x.details["where"] for x in leaks} == {"request body"}
+    assert all("sync.vendor.test" in x.message and CANARY not in x.message for x in leaks)
+    assert load_mitm(str(path)).findings == []  # no case: no search
+    no_canary = load_case(str(canary_case(tmp_path)), environ={})
+    names_only = load_mitm(str(path), case=no_canary).findings  # the account's names are still searched
+    assert [x.details["secret"] for x in names_only] == ["username"]
+
+
+def test_offline_canary_findings_point_at_the_merged_flow_ids(tmp_path):
+    from analysis.case import load_case
+    from analysis.pipeline import load_inputs
+
+    first, second = tmp_path / "a.mitm", tmp_path / "b.mitm"
+    write_flows(first, [canary_login(), dns_flow()])
+    write_flows(second, [canary_post()])
+    case = load_case(str(canary_case(tmp_path)), environ={"MD_CANARY": CANARY})
+    cap = load_inputs([str(first), str(second)], case)
+    by_id = {f.id: f for f in cap.flows}
+    leaks = [x for x in cap.findings if x.kind == "credential-leak"]
+    assert leaks and all(by_id[x.flows[0]].server.port == 443 and by_id[x.flows[0]].input_index == 1
+                         for x in leaks)
+    case.devices = ["127.0.0.99"]  # another device: its flows and their findings are left out
+    assert load_inputs([str(first), str(second)], case).findings == []
+
+
+def test_cli_analyze_flow_file_reports_the_leak_without_the_canary(tmp_path):
+    path = tmp_path / "leak.mitm"
+    write_flows(path, [canary_login(), canary_post(), dns_flow()])
+    case = canary_case(tmp_path)
+    outputs = {}
+    for fmt in ("json", "md", "html"):
+        out = tmp_path / f"report.{fmt}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "analysis.cli", "analyze", str(path), "--case", str(case), "--format", fmt,
+             "-o", str(out)],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "MD_CANARY": CANARY})
+        assert proc.returncode == 0, proc.stderr
+        assert CANARY not in proc.stdout + proc.stderr
+        outputs[fmt] = out.read_text()
+        assert CANARY not in outputs[fmt] and quote_plus(CANARY) not in outputs[fmt]
+    report = json.loads(outputs["json"])
+    leaks = [x for x in report["findings"] if x["kind"] == "credential-leak"]
+    servers = {f["id"]: (f["server"]["ip"], f["server"]["port"]) for f in report["flows"]}
+    assert leaks and {servers[x["flows"][0]] for x in leaks} == {("127.0.0.7", 443)}
+    password = [x for x in leaks if x["details"]["secret"] == "password"]
+    assert password and "password (canary) was sent to sync.vendor.test" in outputs["md"]
+
+
+def test_offline_canary_in_raw_streams_split_across_messages(tmp_path):
+    from analysis.case import load_case
+
+    token = base64.b64encode(b"user=lft2;pass=" + CANARY.encode() + b";v=1")
+    raw = imap_flow()
+    raw.server_conn.address = raw.server_conn.peername = ("127.0.0.8", 5222)
+    raw.messages = [tcp.TCPMessage(True, b"AUTH " + token[:26], T0 + 5),  # the base64 form is cut in two
+                    tcp.TCPMessage(False, b"+ go on\r\n", T0 + 6),
+                    tcp.TCPMessage(True, token[26:] + b"\r\n", T0 + 7)]
+    datagram = quic_flow()
+    datagram.server_conn.address = datagram.server_conn.peername = ("127.0.0.9", 9999)
+    datagram.messages = [udp.UDPMessage(True, b'{"pw":"' + CANARY.encode() + b'"}', T0 + 8)]
+    path = tmp_path / "raw.mitm"
+    write_flows(path, [raw, datagram])
+    case = load_case(str(canary_case(tmp_path)), environ={"MD_CANARY": CANARY})
+    cap = load_mitm(str(path), case=case)
+    servers = {f.id: f.server.port for f in cap.flows}
+    seen = {(servers[x.flows[0]], x.details["where"], x.details["form"].split("/")[0])
+            for x in cap.findings if x.details["secret"] == "password"}
+    assert (5222, "TCP stream", "base64") in seen and (9999, "UDP datagram", "plain") in seen

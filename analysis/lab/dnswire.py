@@ -1,10 +1,13 @@
-"""Just enough DNS wire format for the lab: parse a query, build an answer, build a query (pure functions)."""
+"""Just enough DNS wire format for the lab: build queries and answers (pure functions). Reading a query or an
+answer goes through the project's one DNS parser, :mod:`analysis.protocols.dns`."""
 
 from __future__ import annotations
 
 import ipaddress
 import struct
 from dataclasses import dataclass
+
+from analysis.protocols import dns
 
 MAX_MESSAGE = 512  # classic UDP DNS limit; the lab never needs more
 TYPE_A = 1
@@ -39,30 +42,23 @@ def encode_name(name: str) -> bytes:
 
 
 def parse_query(data: bytes) -> Question:
-    """The one question of a DNS query; compression pointers are refused (queries never use them)."""
-    if len(data) < 12 or len(data) > MAX_MESSAGE:
-        raise DnsWireError("message too short or too long")
-    ident, flags, qd, _an, _ns, _ar = struct.unpack("!6H", data[:12])
-    if flags & 0x8000:
+    """The one question of a DNS query, read with the project's parser (:mod:`analysis.protocols.dns`);
+    a question name that is a compression pointer is refused (queries never use one)."""
+    if len(data) > MAX_MESSAGE:
+        raise DnsWireError("message too long")
+    msg = dns.parse_message(data)
+    if msg is None:
+        raise DnsWireError("not a DNS query (header or question unreadable)")
+    if msg.is_response:
         raise DnsWireError("a response, not a query")
-    if qd != 1:
+    if struct.unpack_from("!H", data, 4)[0] != 1:
         raise DnsWireError("exactly one question expected")
-    pos, labels = 12, []
-    while True:
-        if pos >= len(data):
-            raise DnsWireError("name runs past the end")
-        length = data[pos]
-        pos += 1
-        if length == 0:
-            break
-        if length > 63 or pos + length > len(data):
-            raise DnsWireError("bad label length")
-        labels.append(data[pos:pos + length].decode("ascii", "replace").lower())
-        pos += length
-    if pos + 4 > len(data):
-        raise DnsWireError("question truncated")
-    qtype, qclass = struct.unpack("!HH", data[pos:pos + 4])
-    return Question(ident, flags, ".".join(labels), qtype, qclass, data[12:pos + 4])
+    if data[12] & 0xC0:
+        raise DnsWireError("compression pointer in a query")
+    end = dns.read_name(data, 12)[1]  # parse_message read it: well formed
+    qtype, qclass = struct.unpack_from("!HH", data, end)
+    return Question(msg.id, struct.unpack_from("!H", data, 2)[0],
+                    msg.questions[0][0].lower(), qtype, qclass, data[12:end + 4])
 
 
 def build_answer(question: Question, addresses: list[str] | None, ttl: int = 60) -> bytes:
@@ -96,27 +92,11 @@ def build_query(ident: int, name: str, qtype: int = TYPE_A) -> bytes:
 
 
 def parse_a_answers(data: bytes, ident: int) -> list[str]:
-    """IPv4 addresses in the answer section of a response to query ``ident`` (only the lab's own shape:
-    one question, answers with compressed names)."""
-    if len(data) < 12:
-        raise DnsWireError("response too short")
-    rid, flags, qd, an, _ns, _ar = struct.unpack("!6H", data[:12])
-    if rid != ident or not flags & 0x8000:
+    """IPv4 addresses in the answer section of a response to query ``ident`` (read with the project's
+    parser)."""
+    msg = dns.parse_message(data)
+    if msg is None or msg.id != ident or not msg.is_response:
         raise DnsWireError("not the response to this query")
-    pos = 12
-    for _ in range(qd):
-        while pos < len(data) and data[pos] != 0:
-            pos += data[pos] + 1
-        pos += 5
-    out = []
-    for _ in range(an):
-        if pos + 12 > len(data) or data[pos] & 0xC0 != 0xC0:
-            raise DnsWireError("unexpected answer layout")
-        rtype, _rclass, _ttl, rdlen = struct.unpack("!HHIH", data[pos + 2:pos + 12])
-        pos += 12
-        if pos + rdlen > len(data):
-            raise DnsWireError("answer truncated")
-        if rtype == TYPE_A and rdlen == 4:
-            out.append(str(ipaddress.IPv4Address(data[pos:pos + 4])))
-        pos += rdlen
-    return out
+    if msg.truncated:
+        raise DnsWireError("answer truncated")
+    return [r.value for r in msg.answers if r.rtype == "A"]

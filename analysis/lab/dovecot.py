@@ -12,7 +12,6 @@ a free port of a 127.0.0.0/8 address and is stopped by the pid it was started wi
 
 from __future__ import annotations
 
-import datetime as dt
 import imaplib
 import ipaddress
 import os
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.errors import MaildetourError
+from analysis.lab.ca import LabCA
 
 DOVECOT_PATHS = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 START_TIMEOUT = 20.0
@@ -50,7 +50,7 @@ class DovecotServer:
     config_path: Path
     workdir: Path
     users: dict[str, str] = field(repr=False)
-    cert_path: Path | None = None  # PEM of the self-signed certificate, for clients that verify
+    cert_path: Path | None = None  # PEM a verifying client trusts: the lab CA's (cert=True) or the given one
     process: subprocess.Popen | None = field(default=None, repr=False)
     runtime_dir: Path | None = None  # a /tmp directory with sockets and maildirs, removed by stop()
 
@@ -128,44 +128,6 @@ def _check_loopback(address: str) -> None:
         ok = False
     if not ok:
         raise DovecotError(f"lab Dovecot listens on 127.0.0.0/8 only, not {address!r}")
-
-
-def self_signed_cert(directory: Path, address: str) -> tuple[Path, Path]:
-    """Write a self-signed certificate (SAN: the address and localhost) and its key; return both paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "maildetour lab IMAP")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(address))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 @dataclass(frozen=True)
@@ -332,7 +294,7 @@ def start_dovecot(
     users: dict[str, str] | None = None,
     cert: bool | tuple[str, str] | None = None,
 ) -> DovecotServer:
-    """Start Dovecot on ``address`` (127.0.0.0/8); ``cert``: True for a generated self-signed certificate,
+    """Start Dovecot on ``address`` (127.0.0.0/8); ``cert``: True for a certificate from a fresh lab CA,
     a (cert.pem, key.pem) pair to use those, None for no TLS (plain IMAP only, no IMAPS listener).
     ``users`` maps names to passwords, or to Dovecot password hashes (``{SSHA256}...``) to keep the
     password itself out of the users file."""
@@ -356,10 +318,14 @@ def start_dovecot(
     for sub in ("run", "state", "home"):
         (runtime / sub).mkdir(parents=True, exist_ok=True)
     tls: tuple[Path, Path] | None = None
+    trusted: Path | None = None  # what a verifying client trusts
     if cert is True:
-        tls = self_signed_cert(work, address)
+        ca = LabCA.create(work / "tls", "maildetour lab IMAP CA")
+        leaf = ca.issue(work / "tls", "localhost", [address])
+        tls, trusted = (leaf.cert_path, leaf.key_path), ca.cert_path
     elif cert:
         tls = (Path(cert[0]).resolve(), Path(cert[1]).resolve())
+        trusted = tls[0]
     imap_port = imap_port or free_port(address)
     if tls:
         imaps_port = imaps_port or free_port(address)
@@ -407,7 +373,7 @@ def start_dovecot(
         conf,
         work,
         users,
-        cert_path=tls[0] if tls else None,
+        cert_path=trusted,
         process=proc,
         runtime_dir=runtime if runtime != work else None,
     )

@@ -1,11 +1,14 @@
 """A minimal SOCKS5 client (RFC 1928, no authentication, CONNECT to an IPv4 address): pure builders and
-parsers plus one connect helper."""
+checks plus one connect helper. It talks on a socket and raises on a refusal; the passive reader of captured
+handshakes is :mod:`analysis.protocols.socks`, whose address-size rule it shares."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 import struct
+
+from analysis.protocols.socks import address_size
 
 
 class SocksError(OSError):
@@ -32,14 +35,10 @@ def reply_length(head: bytes) -> int:
         raise SocksError("malformed SOCKS5 reply")
     if head[1] != 0:
         raise SocksError(f"proxy refused the connection (SOCKS5 reply {head[1]})")
-    atyp = head[3]
-    if atyp == 1:
-        return 4 + 4 + 2
-    if atyp == 4:
-        return 4 + 16 + 2
-    if atyp == 3:
-        return 4 + 1 + head[4] + 2
-    raise SocksError(f"unknown SOCKS5 address type {atyp}")
+    size = address_size(head[3], head[4])
+    if size is None:
+        raise SocksError(f"unknown SOCKS5 address type {head[3]}")
+    return 4 + size + 2
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

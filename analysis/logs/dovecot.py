@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from analysis.logs.events import LogEvent, Noise, clip
+from analysis.logs.events import LogEvent, Noise, clip, port_number
 
 _LOGIN_PROC = re.compile(r"\b(?P<svc>imap|pop3|submission|managesieve)-login: (?:Info: )?(?P<msg>.*)$")
 _KV = re.compile(
@@ -56,9 +56,6 @@ def _tls(flags: list[str]) -> bool:
     return any(f == "TLS" or f.startswith("TLS:") for f in flags)
 
 
-def _port(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and int(value) < 65536 else None
-
 
 def _login_event(kind: str, svc: str, kv_text: str, attempts: int = 1) -> LogEvent | None:
     values, flags = _fields(kv_text)
@@ -70,7 +67,7 @@ def _login_event(kind: str, svc: str, kv_text: str, attempts: int = 1) -> LogEve
         service=_SERVICE[svc],
         account=clip(values.get("user")),
         address=clip(values.get("rip"), 64),
-        port=_port(values.get("rport")),
+        port=port_number(values.get("rport")),
         method=clip(values.get("method")),
         tls=_tls(flags),
         session=clip(values.get("session")),

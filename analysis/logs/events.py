@@ -24,16 +24,27 @@ def clip(value: str | None, limit: int = MAX_FIELD) -> str:
     return (value or "")[:limit]
 
 
-def normalize_ip(text: str) -> str:
-    """An address as the capture and the case write it (``::ffff:192.0.2.7`` -> ``192.0.2.7``); other text
-    is kept, cut to 64 characters."""
+def port_number(value: str | None) -> int | None:
+    """A port field of a log line as a number (None when absent or not a port)."""
+    return int(value) if value and value.isdigit() and int(value) < 65536 else None
+
+
+def address_text(text: str) -> str | None:
+    """An address as the capture and the case write it (no brackets, ``::ffff:192.0.2.7`` -> ``192.0.2.7``);
+    None when ``text`` is not an address."""
     try:
         addr = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
-        return clip(text, 64)
+        return None
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     return str(addr)
+
+
+def normalize_ip(text: str) -> str:
+    """:func:`address_text`, or other text kept, cut to 64 characters."""
+    found = address_text(text)
+    return found if found is not None else clip(text, 64)
 
 
 @dataclass(slots=True)

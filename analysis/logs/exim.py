@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from analysis.logs.events import LogEvent, Noise, clip
+from analysis.logs.events import LogEvent, Noise, clip, port_number
 
 _RECEIVED = re.compile(
     r"\b(?P<id>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) <= (?P<sender>\S{0,512}) (?P<rest>.*)$"
@@ -42,9 +42,6 @@ _NOISE = (
 _SUBMISSION_PORTS = {"465", "587"}
 
 
-def _port(value: str | None) -> int | None:
-    return int(value) if value and int(value) < 65536 else None
-
 
 def _method(auth: str) -> str:
     """Exim names authenticators freely; ``sasl_login``/``dovecot_plain`` -> ``LOGIN``/``PLAIN``."""
@@ -72,7 +69,7 @@ def parse(message: str) -> LogEvent | Noise | None:
             service="submission" if submission else "smtp",
             account=clip(auth["user"] if auth else ""),
             address=host["ip"],
-            port=_port(host["port"]),
+            port=port_number(host["port"]),
             method=_method(auth["auth"]) if auth else "",
             tls=bool(_TLS.search(rest)) or bool(proto and "s" in proto["proto"][4:]),
             session=m["id"],
@@ -85,7 +82,7 @@ def parse(message: str) -> LogEvent | Noise | None:
             service="submission",
             account=clip(m["user"]),
             address=m["ip"],
-            port=_port(m["port"]),
+            port=port_number(m["port"]),
             method=_method(m["auth"]),
         )
     if any(n in message for n in _NOISE):

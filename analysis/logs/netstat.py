@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
-from analysis.logs.events import MAIL_PORTS, Connection
+from analysis.logs.events import MAIL_PORTS, Connection, address_text
 
 STATES = {
     "ESTABLISHED",
@@ -41,15 +40,7 @@ MAX_ROW = 512
 
 
 def _ip(text: str) -> str | None:
-    text = text.strip("[]")
-    text = text.split("%", 1)[0]  # fe80::1%lo0
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return str(addr)
+    return address_text(text.strip("[]").split("%", 1)[0])  # fe80::1%lo0: the zone goes
 
 
 def split_endpoint(token: str) -> tuple[str, int] | None:

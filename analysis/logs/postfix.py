@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from analysis.logs.events import LogEvent, Noise, clip
+from analysis.logs.events import LogEvent, Noise, clip, port_number
 
 _PROG = r"\bpostfix(?P<inst>-[\w-]{1,32})?(?:/(?P<svc>[\w-]{1,32}))?/smtpd(?:\[\d+\])?: "
 _CLIENT = re.compile(
@@ -33,9 +33,6 @@ def _service(svc: str | None, authenticated: bool) -> str:
     return "smtp"
 
 
-def _port(value: str | None) -> int | None:
-    return int(value) if value and int(value) < 65536 else None
-
 
 def parse(message: str) -> LogEvent | Noise | None:
     """One Postfix line (after the timestamp) -> an event, a Noise (recognised, no login) or None."""
@@ -51,7 +48,7 @@ def parse(message: str) -> LogEvent | Noise | None:
             service=_service(m["svc"], user is not None),
             account=clip(user["v"] if user else ""),
             address=m["ip"],
-            port=_port(m["port"]),
+            port=port_number(m["port"]),
             method=method["v"] if method else "",
             tls=True if m["svc"] in ("smtps", "submissions") else None,
             session=m["qid"],
@@ -65,7 +62,7 @@ def parse(message: str) -> LogEvent | Noise | None:
             service=_service(m["svc"], True),
             account=clip(user["v"] if user else ""),
             address=m["ip"],
-            port=_port(m["port"]),
+            port=port_number(m["port"]),
             method=m["method"],
         )
     if _NOISE.search(message):

@@ -18,6 +18,12 @@ class SocksRequest:
     client_length: int  # client bytes of the handshake (greeting + request)
 
 
+def address_size(atyp: int, name_length: int) -> int | None:
+    """Bytes of a SOCKS5 address field of type ``atyp`` (IPv4, name with its length byte, IPv6); None for
+    an unknown type. ``name_length`` is the first byte of the field (used for names only)."""
+    return {1: 4, 4: 16, 3: 1 + name_length}.get(atyp)
+
+
 def _host(raw: bytes) -> str:
     return "".join(chr(b) if 0x20 < b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in raw[:255])
 
@@ -85,11 +91,8 @@ def server_length(version: int, buf: bytes) -> tuple[str, int]:
         return "no", 0
     if buf[3] != 0:
         return "no", 0
-    atyp = buf[5]
-    size = {1: 4, 4: 16}.get(atyp)
+    size = address_size(buf[5], buf[6])
     if size is None:
-        if atyp != 3:
-            return "no", 0
-        size = 1 + buf[6]
+        return "no", 0
     total = 2 + 4 + size + 2
     return ("ok", total) if len(buf) >= total else ("need-more", 0)

@@ -9,17 +9,16 @@ from __future__ import annotations
 import html
 from importlib import resources
 
-from analysis.report import charts
+from analysis.report import charts, memo
 from analysis.report.build import destinations as group_destinations
-from analysis.report.i18n import number, text
+from analysis.report.i18n import number
+from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
+from analysis.report.memo import short_list as _list
 
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; "
     "connect-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; object-src 'none'"
 )
-MAX_ROWS = 500  # rows per table; the JSON keeps everything
-MAX_LIST = 50  # frames, flows or log lines listed per finding
-MAX_NAMES = 8  # names per destination row
 
 
 class Markup(str):
@@ -32,37 +31,22 @@ def esc(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def when(value) -> str:
-    """ISO 8601 UTC shortened for tables: 2020-08-28 09:07:56."""
-    s = "" if value is None else str(value)
-    return s[:19].replace("T", " ") if len(s) >= 19 and s[10:11] == "T" else s
-
-
-def _list(items, limit: int = MAX_LIST, sep: str = ", ") -> str:
-    items = list(items or [])
-    shown = sep.join(str(i) for i in items[:limit])
-    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")
-
-
-class _Page:
+class _Page(memo.Writer):
     """Collects the page's HTML in order; ``t`` gives the report's words in its language."""
-
-    def __init__(self, report: dict, lang: str) -> None:
-        self.r = report
-        self.lang = lang
-        self.out: list[str] = []
-
-    def t(self, key: str, **values) -> str:
-        return text(self.lang, key, **values)
 
     def num(self, value) -> Markup:
         return Markup(esc(number(self.lang, value)) if isinstance(value, (int, float)) else esc(value))
 
-    def yes_no(self, value) -> str:
-        return self.t("yes") if value else self.t("no")
+    def cells(self, rows: list[list]) -> list[list]:
+        """Shared table rows (analysis.report.memo) as cells: numbers, filters and yes/no formatted here."""
+        def cell(value):
+            if isinstance(value, Num):
+                return self.num(value.value)
+            if isinstance(value, Code):
+                return _filter(value.value)
+            return self.yes_no(value.value) if isinstance(value, Flag) else value
 
-    def add(self, *parts: str) -> None:
-        self.out.extend(parts)
+        return [[cell(c) for c in row] for row in rows]
 
     def table(
         self,
@@ -132,25 +116,7 @@ def _summary(p: _Page) -> None:
             )
             warn = _list(info.get("warnings"), 3)
             p.add(f'<p class="warn">{esc(info.get("path"))}: {esc(where)}. {esc(warn)}</p>')
-    rows = [(p.t("mail_host_contacted"), p.yes_no(v.get("mail_host_contacted")))]
-    for channel in ("receive", "send"):
-        c = v.get(channel) or {}
-        status = p.t("status." + str(c.get("status", "not-observed")))
-        flows = c.get("flows") or []
-        rows.append((p.t(channel), status + (f" ({p.t('flows')} {_list(flows, 20)})" if flows else "")))
-    vendors = v.get("vendors") or []
-    rows.append(
-        (
-            p.t("vendors"),
-            "; ".join(
-                f"{x.get('owner', '')} ({', '.join(map(str, x.get('categories') or []))}; "
-                f"{len(x.get('flows') or [])} {p.t('flows')})"
-                for x in vendors
-            )
-            or p.t("none"),
-        )
-    )
-    p.facts(rows)
+    p.facts(memo.verdict_facts(p.t, v))
     p.add("</section>")
 
 
@@ -178,49 +144,9 @@ def _method(p: _Page) -> None:
         rows,
         numeric={2},
     )
-    tool = r.get("tool") or {}
-    catalog = r.get("catalog") or {}
-    settings = r.get("settings") or {}
-    cat_files = "; ".join(
-        f"{f.get('path')} (SHA-256 {f.get('sha256')}, {f.get('entries')})" for f in catalog.get("files") or []
-    )
-    facts = [
-        (p.t("tool"), f"{tool.get('name', '')} {tool.get('version', '')}"),
-        (
-            p.t("catalog"),
-            " ".join(x for x in (str(catalog.get("version") or ""), cat_files) if x) or p.t("none"),
-        ),
-        (p.t("language"), settings.get("lang", p.lang)),
-    ]
-    if settings.get("log_offset") is not None:
-        facts.append((p.t("log_offset"), settings["log_offset"]))
-    p.facts(facts)
-    case = r.get("case") or {}
-    account = case.get("account") or {}
-    canary = case.get("canary") or {}
-    timeline = case.get("timeline") or {}
+    p.facts(memo.run_facts(p.t, r, p.lang))
     p.add(f"<h3>{esc(p.t('case'))}</h3>")
-    p.facts(
-        [
-            (p.t("account"), account.get("address") or "–"),
-            (p.t("username"), account.get("username") or "–"),
-            (
-                p.t("canary"),
-                p.t("canary.set", env=canary.get("env") or "") if canary.get("set") else p.t("canary.unset"),
-            ),
-            (p.t("mail_hosts"), ", ".join(map(str, (case.get("mail") or {}).get("hosts") or [])) or "–"),
-            (
-                p.t("mail_addresses"),
-                ", ".join(map(str, (case.get("mail") or {}).get("addresses") or [])) or "–",
-            ),
-            (
-                p.t("devices"),
-                ", ".join(map(str, (case.get("device") or {}).get("addresses") or [])) or p.t("all_clients"),
-            ),
-            (p.t("account_added"), timeline.get("account_added") or "–"),
-            (p.t("app_removed"), timeline.get("app_removed") or "–"),
-        ]
-    )
+    p.facts(memo.case_facts(p.t, r.get("case") or {}))
     logs = (r.get("mail_server") or {}).get("logs") or []
     if logs:
         p.add(f"<h3>{esc(p.t('logs'))}</h3>")
@@ -252,22 +178,8 @@ def _expected_observed(p: _Page) -> None:
         "</section>",
     )
     stats = p.r.get("stats") or {}
-    total = stats.get("total") or {}
-    by_cat = {row.get("category"): row for row in stats.get("by_category") or []}
     p.add('<section id="observed">', f"<h2>{esc(p.t('observed'))}</h2>")
-    p.add(
-        "<p>"
-        + esc(
-            p.t(
-                "observed.counts",
-                flows=number(p.lang, total.get("flows", 0)),
-                bytes=number(p.lang, total.get("bytes", 0)),
-                relay=number(p.lang, (by_cat.get("mail-relay") or {}).get("flows", 0)),
-                mailhost=number(p.lang, (by_cat.get("mail-host") or {}).get("flows", 0)),
-            )
-        )
-        + "</p>"
-    )
+    p.add(f"<p>{esc(memo.observed_counts(p.t, p.lang, stats))}</p>")
     p.add(f'<figure class="chart" id="chart-timeline">{charts.timeline_svg(p.r, p.lang)}</figure>')
     p.add(f'<figure class="chart" id="chart-bytes">{charts.bytes_svg(p.r, p.lang)}</figure>')
     p.add(f"<h3>{esc(p.t('stats'))}</h3>")
@@ -330,37 +242,9 @@ def _destinations(p: _Page) -> None:
             f'<span class="swatch" style="background:{esc(charts.color(cat))}"></span>'
             f"{esc(cat)}: {esc(p.t('cat.' + cat))}</h3>"
         )
-        rows = [
-            [
-                s.get("address"),
-                f"{s.get('port')}/{s.get('transport')}",
-                _list(s.get("names"), MAX_NAMES),
-                s.get("owner"),
-                ", ".join(map(str, s.get("protocols") or [])),
-                p.num(s.get("flows", 0)),
-                p.num(s.get("bytes", 0)),
-                p.num(s.get("c2s_bytes", 0)),
-                when(s.get("first_seen")),
-                when(s.get("last_seen")),
-                _filter(s.get("wireshark_filter")),
-            ]
-            for s in (group.get("servers") or [])[:MAX_ROWS]
-        ]
         p.table(
-            [
-                p.t("server"),
-                p.t("port"),
-                p.t("names"),
-                p.t("owner"),
-                p.t("protocol"),
-                p.t("flows_h"),
-                p.t("bytes"),
-                p.t("sent"),
-                p.t("first_seen"),
-                p.t("last_seen"),
-                p.t("wireshark_filter"),
-            ],
-            rows,
+            p.headers(memo.DESTINATION_COLUMNS),
+            p.cells(memo.destination_rows(group.get("servers") or [])),
             numeric={5, 6, 7},
             nowrap={0, 1, 4, 8, 9},
             wide={2},
@@ -379,57 +263,17 @@ def _mail_server(p: _Page) -> None:
         f"<p>{esc(p.t('mail_server.text'))}</p>",
     )
     origins = view.get("origins") or []
-    accounts = []
-    for o in origins:
-        if o.get("account") not in accounts:
-            accounts.append(o.get("account"))
-    for account in accounts:
+    for account in memo.origin_accounts(origins):
         p.add(f"<h3>{esc(p.t('origins'))}: {esc(account)}</h3>")
-        p.table(
-            [
-                p.t("address"),
-                p.t("owner"),
-                p.t("category"),
-                p.t("first"),
-                p.t("last"),
-                p.t("count"),
-                p.t("failures"),
-                p.t("is_device"),
-                p.t("after_removal"),
-            ],
-            [
-                [
-                    o.get("address"),
-                    o.get("owner"),
-                    o.get("category"),
-                    when(o.get("first")),
-                    when(o.get("last")),
-                    p.num(o.get("count", 0)),
-                    p.num(o.get("failures", 0)),
-                    p.yes_no(o.get("is_device")),
-                    p.yes_no(o.get("after_removal")),
-                ]
-                for o in origins
-                if o.get("account") == account
-            ],
+        p.table(p.headers(memo.ORIGIN_COLUMNS), p.cells(memo.origin_rows(origins, account)),
             numeric={5, 6},
         )
     conns = view.get("connections") or []
     if conns:
         p.add(f"<h3>{esc(p.t('connections'))}</h3>")
         p.table(
-            [p.t("file"), p.t("local"), p.t("remote"), p.t("owner"), p.t("port"), p.t("state")],
-            [
-                [
-                    c.get("file"),
-                    c.get("local"),
-                    c.get("remote"),
-                    c.get("remote_owner"),
-                    c.get("port"),
-                    c.get("state"),
-                ]
-                for c in conns[:MAX_ROWS]
-            ],
+            p.headers(memo.CONNECTION_COLUMNS),
+            memo.connection_rows(conns),
             total=len(conns),
         )
     quoted = [f for f in p.r.get("findings") or [] if f.get("log_lines")]
@@ -444,33 +288,8 @@ def _mail_server(p: _Page) -> None:
 def _appendix(p: _Page) -> None:
     p.add('<section id="appendix-owners">', f"<h2>{esc(p.t('appendix.owners'))}</h2>")
     p.table(
-        [
-            p.t("address"),
-            p.t("owner"),
-            p.t("category"),
-            p.t("rule"),
-            p.t("matched"),
-            p.t("source"),
-            p.t("catalog_source"),
-            p.t("names_seen"),
-            p.t("port"),
-            p.t("flows_h"),
-        ],
-        [
-            [
-                o.get("address"),
-                o.get("owner"),
-                ", ".join(map(str, o.get("categories") or [o.get("category")])),
-                o.get("rule"),
-                o.get("matched"),
-                o.get("source"),
-                o.get("catalog_source"),
-                _list(o.get("names"), 32),
-                _list(o.get("ports"), 20),
-                p.num(len(o.get("flows") or [])),
-            ]
-            for o in (p.r.get("owners") or [])[:MAX_ROWS]
-        ],
+        p.headers(memo.OWNER_COLUMNS),
+        p.cells(memo.owner_rows(p.r.get("owners") or [])),
         total=len(p.r.get("owners") or []),
         numeric={9},
         nowrap={0},
@@ -480,17 +299,8 @@ def _appendix(p: _Page) -> None:
     if dns:
         p.add('<section id="appendix-dns">', f"<h2>{esc(p.t('appendix.dns'))}</h2>")
         p.table(
-            [p.t("query"), p.t("types"), p.t("answers"), p.t("first_frame"), p.t("client")],
-            [
-                [
-                    d.get("query"),
-                    ", ".join(map(str, d.get("types") or [])),
-                    _list(d.get("answers"), 16),
-                    d.get("first_frame"),
-                    d.get("client"),
-                ]
-                for d in dns[:MAX_ROWS]
-            ],
+            p.headers(memo.DNS_COLUMNS),
+            memo.dns_rows(dns),
             total=len(dns),
             numeric={3},
         )

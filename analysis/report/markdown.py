@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
+from analysis.report import memo
 from analysis.report.build import destinations as group_destinations
-from analysis.report.i18n import number, text
+from analysis.report.i18n import number
+from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
+from analysis.report.memo import short_list as _list
 
-MAX_ROWS = 500
-MAX_LIST = 50
-MAX_NAMES = 8
 _PUNCT = re.compile(r"([\\`*_\[\]|~])")
 _LINE_START = re.compile(r"^(\d{1,9})([.)])(?=\s|$)|^([#+=-])(?=[#\s]|$)")
 
@@ -48,34 +48,20 @@ def fenced(lines: list[str]) -> list[str]:
     return [fence, *body, fence]
 
 
-def when(value) -> str:
-    s = "" if value is None else str(value)
-    return s[:19].replace("T", " ") if len(s) >= 19 and s[10:11] == "T" else s
-
-
-def _list(items, limit: int = MAX_LIST) -> str:
-    items = list(items or [])
-    shown = ", ".join(str(i) for i in items[:limit])
-    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")
-
-
-class _Doc:
-    def __init__(self, report: dict, lang: str) -> None:
-        self.r = report
-        self.lang = lang
-        self.out: list[str] = []
-
-    def t(self, key: str, **values) -> str:
-        return text(self.lang, key, **values)
-
+class _Doc(memo.Writer):
     def num(self, value) -> str:
         return number(self.lang, value) if isinstance(value, (int, float)) else md(value)
 
-    def yes_no(self, value) -> str:
-        return self.t("yes") if value else self.t("no")
+    def cells(self, rows: list[list]) -> list[list[str]]:
+        """Shared table rows (analysis.report.memo) as escaped cells."""
+        def cell(value) -> str:
+            if isinstance(value, Num):
+                return self.num(value.value)
+            if isinstance(value, Code):
+                return code(value.value)
+            return self.yes_no(value.value) if isinstance(value, Flag) else md(value)
 
-    def add(self, *lines: str) -> None:
-        self.out.extend(lines)
+        return [[cell(c) for c in row] for row in rows]
 
     def heading(self, level: int, title: str) -> None:
         self.add("", "#" * level + " " + md(title), "")
@@ -107,25 +93,7 @@ def _summary(d: _Doc) -> None:
         if not info.get("complete", True):
             where = d.t("incomplete_at", offset=info.get("error_offset"))
             d.add(f"> **{md(info.get('path'))}**: {md(where)}. {md(_list(info.get('warnings'), 3))}", "")
-    rows = [(d.t("mail_host_contacted"), d.yes_no(v.get("mail_host_contacted")))]
-    for channel in ("receive", "send"):
-        c = v.get(channel) or {}
-        status = d.t("status." + str(c.get("status", "not-observed")))
-        flows = c.get("flows") or []
-        rows.append((d.t(channel), md(status + (f" ({d.t('flows')} {_list(flows, 20)})" if flows else ""))))
-    vendors = v.get("vendors") or []
-    rows.append(
-        (
-            d.t("vendors"),
-            "; ".join(
-                f"{md(x.get('owner', ''))} ({md(', '.join(map(str, x.get('categories') or [])))}; "
-                f"{len(x.get('flows') or [])} {md(d.t('flows'))})"
-                for x in vendors
-            )
-            or md(d.t("none")),
-        )
-    )
-    d.facts(rows)
+    d.facts(memo.verdict_facts(d.t, v, md))
 
 
 def _method(d: _Doc) -> None:
@@ -151,48 +119,9 @@ def _method(d: _Doc) -> None:
     d.table(
         [d.t("path"), d.t("format"), d.t("packets"), d.t("sha256"), d.t("complete"), d.t("warnings")], rows
     )
-    tool = r.get("tool") or {}
-    catalog = r.get("catalog") or {}
-    settings = r.get("settings") or {}
-    files = "; ".join(
-        f"{f.get('path')} (SHA-256 {f.get('sha256')}, {f.get('entries')})" for f in catalog.get("files") or []
-    )
-    facts = [
-        (d.t("tool"), md(f"{tool.get('name', '')} {tool.get('version', '')}")),
-        (
-            d.t("catalog"),
-            md(" ".join(x for x in (str(catalog.get("version") or ""), files) if x) or d.t("none")),
-        ),
-        (d.t("language"), md(settings.get("lang", d.lang))),
-    ]
-    if settings.get("log_offset") is not None:
-        facts.append((d.t("log_offset"), md(settings["log_offset"])))
-    d.facts(facts)
-    case = r.get("case") or {}
-    account = case.get("account") or {}
-    canary = case.get("canary") or {}
-    tl = case.get("timeline") or {}
-    mail = case.get("mail") or {}
+    d.facts([(k, md(v)) for k, v in memo.run_facts(d.t, r, d.lang)])
     d.heading(3, d.t("case"))
-    canary_text = d.t("canary.set", env=canary.get("env") or "") if canary.get("set") else d.t("canary.unset")
-    d.facts(
-        [
-            (d.t("account"), md(account.get("address") or "–")),
-            (d.t("username"), md(account.get("username") or "–")),
-            (d.t("canary"), md(canary_text)),
-            (d.t("mail_hosts"), md(", ".join(map(str, mail.get("hosts") or [])) or "–")),
-            (d.t("mail_addresses"), md(", ".join(map(str, mail.get("addresses") or [])) or "–")),
-            (
-                d.t("devices"),
-                md(
-                    ", ".join(map(str, (case.get("device") or {}).get("addresses") or []))
-                    or d.t("all_clients")
-                ),
-            ),
-            (d.t("account_added"), md(tl.get("account_added") or "–")),
-            (d.t("app_removed"), md(tl.get("app_removed") or "–")),
-        ]
-    )
+    d.facts([(k, md(v)) for k, v in memo.case_facts(d.t, r.get("case") or {})])
     logs = (r.get("mail_server") or {}).get("logs") or []
     if logs:
         d.heading(3, d.t("logs"))
@@ -218,17 +147,8 @@ def _expected_observed(d: _Doc) -> None:
     d.heading(2, d.t("expected"))
     d.add(md(d.t("expected.text", hosts=hosts)), "")
     stats = d.r.get("stats") or {}
-    total = stats.get("total") or {}
-    by_cat = {row.get("category"): row for row in stats.get("by_category") or []}
     d.heading(2, d.t("observed"))
-    counts = d.t(
-        "observed.counts",
-        flows=number(d.lang, total.get("flows", 0)),
-        bytes=number(d.lang, total.get("bytes", 0)),
-        relay=number(d.lang, (by_cat.get("mail-relay") or {}).get("flows", 0)),
-        mailhost=number(d.lang, (by_cat.get("mail-host") or {}).get("flows", 0)),
-    )
-    d.add(md(counts), "")
+    d.add(md(memo.observed_counts(d.t, d.lang, stats)), "")
     d.heading(3, d.t("stats"))
     d.table(
         [d.t("category"), "", d.t("flows_h"), d.t("bytes"), d.t("sent")],
@@ -277,35 +197,8 @@ def _destinations(d: _Doc) -> None:
         cat = str(group.get("category"))
         d.heading(3, f"{cat}: {d.t('cat.' + cat)}")
         d.table(
-            [
-                d.t("server"),
-                d.t("port"),
-                d.t("names"),
-                d.t("owner"),
-                d.t("protocol"),
-                d.t("flows_h"),
-                d.t("bytes"),
-                d.t("sent"),
-                d.t("first_seen"),
-                d.t("last_seen"),
-                d.t("wireshark_filter"),
-            ],
-            [
-                [
-                    md(s.get("address")),
-                    md(f"{s.get('port')}/{s.get('transport')}"),
-                    md(_list(s.get("names"), MAX_NAMES)),
-                    md(s.get("owner")),
-                    md(", ".join(map(str, s.get("protocols") or []))),
-                    d.num(s.get("flows", 0)),
-                    d.num(s.get("bytes", 0)),
-                    d.num(s.get("c2s_bytes", 0)),
-                    md(when(s.get("first_seen"))),
-                    md(when(s.get("last_seen"))),
-                    code(s.get("wireshark_filter")),
-                ]
-                for s in (group.get("servers") or [])[:MAX_ROWS]
-            ],
+            d.headers(memo.DESTINATION_COLUMNS),
+            d.cells(memo.destination_rows(group.get("servers") or [])),
             total=len(group.get("servers") or []),
         )
 
@@ -317,56 +210,15 @@ def _mail_server(d: _Doc) -> None:
     d.heading(2, d.t("mail_server"))
     d.add(md(d.t("mail_server.text")), "")
     origins = view.get("origins") or []
-    accounts: list = []
-    for o in origins:
-        if o.get("account") not in accounts:
-            accounts.append(o.get("account"))
-    for account in accounts:
+    for account in memo.origin_accounts(origins):
         d.heading(3, f"{d.t('origins')}: {account}")
-        d.table(
-            [
-                d.t("address"),
-                d.t("owner"),
-                d.t("category"),
-                d.t("first"),
-                d.t("last"),
-                d.t("count"),
-                d.t("failures"),
-                d.t("is_device"),
-                d.t("after_removal"),
-            ],
-            [
-                [
-                    md(o.get("address")),
-                    md(o.get("owner")),
-                    md(o.get("category")),
-                    md(when(o.get("first"))),
-                    md(when(o.get("last"))),
-                    d.num(o.get("count", 0)),
-                    d.num(o.get("failures", 0)),
-                    d.yes_no(o.get("is_device")),
-                    d.yes_no(o.get("after_removal")),
-                ]
-                for o in origins
-                if o.get("account") == account
-            ],
-        )
+        d.table(d.headers(memo.ORIGIN_COLUMNS), d.cells(memo.origin_rows(origins, account)))
     conns = view.get("connections") or []
     if conns:
         d.heading(3, d.t("connections"))
         d.table(
-            [d.t("file"), d.t("local"), d.t("remote"), d.t("owner"), d.t("port"), d.t("state")],
-            [
-                [
-                    md(c.get("file")),
-                    md(c.get("local")),
-                    md(c.get("remote")),
-                    md(c.get("remote_owner")),
-                    md(c.get("port")),
-                    md(c.get("state")),
-                ]
-                for c in conns[:MAX_ROWS]
-            ],
+            d.headers(memo.CONNECTION_COLUMNS),
+            d.cells(memo.connection_rows(conns)),
             total=len(conns),
         )
     quoted = [f for f in d.r.get("findings") or [] if f.get("log_lines")]
@@ -379,50 +231,16 @@ def _mail_server(d: _Doc) -> None:
 def _appendix(d: _Doc) -> None:
     d.heading(2, d.t("appendix.owners"))
     d.table(
-        [
-            d.t("address"),
-            d.t("owner"),
-            d.t("category"),
-            d.t("rule"),
-            d.t("matched"),
-            d.t("source"),
-            d.t("catalog_source"),
-            d.t("names_seen"),
-            d.t("port"),
-            d.t("flows_h"),
-        ],
-        [
-            [
-                md(o.get("address")),
-                md(o.get("owner")),
-                md(", ".join(map(str, o.get("categories") or []))),
-                md(o.get("rule")),
-                md(o.get("matched")),
-                md(o.get("source")),
-                md(o.get("catalog_source")),
-                md(_list(o.get("names"), 32)),
-                md(_list(o.get("ports"), 20)),
-                d.num(len(o.get("flows") or [])),
-            ]
-            for o in (d.r.get("owners") or [])[:MAX_ROWS]
-        ],
+        d.headers(memo.OWNER_COLUMNS),
+        d.cells(memo.owner_rows(d.r.get("owners") or [])),
         total=len(d.r.get("owners") or []),
     )
     dns = d.r.get("dns") or []
     if dns:
         d.heading(2, d.t("appendix.dns"))
         d.table(
-            [d.t("query"), d.t("types"), d.t("answers"), d.t("first_frame"), d.t("client")],
-            [
-                [
-                    md(x.get("query")),
-                    md(", ".join(map(str, x.get("types") or []))),
-                    md(_list(x.get("answers"), 16)),
-                    md(x.get("first_frame")),
-                    md(x.get("client")),
-                ]
-                for x in dns[:MAX_ROWS]
-            ],
+            d.headers(memo.DNS_COLUMNS),
+            d.cells(memo.dns_rows(dns)),
             total=len(dns),
         )
 

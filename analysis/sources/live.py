@@ -16,10 +16,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import IO
 
-from analysis.canary import CanaryHit, CanaryMatcher
+from analysis.canary import CanaryHit
 from analysis.case import Case, load_case
 from analysis.errors import CaseError, MaildetourError
 from analysis.model import CATEGORIES, Capture, DnsEntry, Finding, Flow, InputInfo
+from analysis.sources.leaks import LeakScanner, flow_name
 from analysis.sources.mitmflows import FlowTable, _State, app_protocol, endpoint
 
 log = logging.getLogger("maildetour")
@@ -42,9 +43,7 @@ MARKS = {  # one mitmproxy marker (emoji name) per category, shown in mitmweb an
 }
 BLOCKED_MARK = ":no_entry:"
 BLOCK_NOTE = "blocked by maildetour_block"
-MAX_FINDINGS = 10_000
 MAX_DNS_ENTRIES = 100_000
-MAX_SCAN_BODY = 64 << 20  # request bodies longer than this are scanned up to here
 REPORT_FORMATS = {".json": "json", ".md": "md", ".html": "html", ".htm": "html", ".csv": "csv"}
 
 
@@ -97,12 +96,11 @@ class LiveSession:
         self.table = FlowTable(source="live", on_evict=lambda flow: self.end([flow]))
         self.finished: list[Flow] = []
         self.dns: dict[str, DnsEntry] = {}
-        self.findings: list[Finding] = []
-        self._hits: set[tuple[int, str, str]] = set()
         self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.messages = 0
-        self.matcher = CanaryMatcher(self.case.canary, self.case.account_address, self.case.username)
-        self.redactor = self.case.redactor()
+        self.leaks = LeakScanner(self.case)
+        self.matcher = self.leaks.matcher
+        self.redactor = self.leaks.redactor
         self._jsonl: IO[str] | None = None
         if config.jsonl:
             try:
@@ -152,12 +150,7 @@ class LiveSession:
         f = st.flow
         self.table.mark_killed(st, f"{BLOCK_NOTE} ({reason})")
         log.warning("maildetour: blocked %s flow %d %s -> %s:%d (%s)", reason, f.id, f.client.ip,
-                    self._name(f), f.server.port, f.owner or "?")
-
-    @staticmethod
-    def _name(f: Flow) -> str:
-        names = f.names.all()
-        return names[0][1] if names else f.server.ip
+                    flow_name(f), f.server.port, f.owner or "?")
 
     def tag(self, mflow, st: _State) -> None:
         """mitmproxy's comment and marker: "category owner", one marker per category."""
@@ -197,58 +190,26 @@ class LiveSession:
             return
         if st.flow.category == "mail-host":
             return
+        stream = None
         if stream_key is not None:
             stream = st.extra.get(stream_key)
             if stream is None:
                 stream = st.extra[stream_key] = self.matcher.stream()
-            hits = stream.feed(data)
-        else:
-            hits = self.matcher.scan(data[:MAX_SCAN_BODY])
-        for hit in hits:
-            self._finding(st, hit, where)
+        for hit in self.leaks.data_hits(data, stream):
+            self._leak(st.flow, hit, where)
 
     def scan_request(self, st: _State, req) -> bool:
         """Scan a request's URL, headers and body in one pass; True when the password is in it (so the
         copy mitmproxy keeps must be scrubbed). Findings only for destinations other than the mail host."""
-        if not self.matcher.active:
-            return False
-        fields = req.headers.fields
-        if req.raw_content:
-            body = req.get_content(strict=False) if b"content-encoding" in (k.lower() for k, _ in fields) \
-                else req.raw_content
-        else:
-            body = b""
-        path = req.data.path
-        blob = b"\n".join([path, *(k + b": " + v for k, v in fields), (body or b"")[:MAX_SCAN_BODY]])
-        hits = self.matcher.scan(blob)
-        if not hits:
-            return False
-        if st.flow.category != "mail-host":
-            parts = [("URL", req.url.encode("utf-8", "surrogateescape"))]
-            parts += [(f"header {k.decode('latin-1')[:40]}", k + b": " + v) for k, v in fields]
-            parts.append(("request body", (body or b"")[:MAX_SCAN_BODY]))
-            for where, data in parts:
-                for hit in self.matcher.scan(data):
-                    self._finding(st, hit, where)
-        return any(h.label == "password" for h in hits)
+        hits, password = self.leaks.request_hits(req, parts=st.flow.category != "mail-host")
+        for hit, where in hits:
+            self._leak(st.flow, hit, where)
+        return password
 
-    def _finding(self, st: _State, hit: CanaryHit, where: str) -> None:
-        f = st.flow
-        key = (f.id, hit.label, hit.form)
-        if key in self._hits or len(self.findings) >= MAX_FINDINGS:
-            return
-        self._hits.add(key)
-        dest = f"{self._name(f)} ({f.server.ip}:{f.server.port})"
-        what = {"password": "The test account's password (canary)", "address": "The test account's address",
-                "username": "The test account's username"}[hit.label]
-        message = f"{what} was sent to {dest}, {f.category or 'unknown'}, as {hit.form} in the {where}"
-        self.findings.append(Finding(
-            kind="credential-leak", severity=hit.severity, message=self.redactor.text(message), flows=[f.id],
-            wireshark_filter=f.wireshark_filter(),
-            details={"secret": hit.label, "form": hit.form, "where": where, "destination": self._name(f),
-                     "server": f"{f.server.ip}:{f.server.port}", "category": f.category, "owner": f.owner},
-        ))
-        log.warning("maildetour: credential leak: %s", self.redactor.text(message))
+    def _leak(self, f: Flow, hit: CanaryHit, where: str) -> None:
+        finding = self.leaks.add(f, hit, where)
+        if finding is not None:
+            log.warning("maildetour: credential leak: %s", finding.message)
 
     def scrub_request(self, req) -> None:
         """After a request went out: the password out of the copy mitmproxy keeps (and saves with -w)."""
@@ -313,7 +274,7 @@ class LiveSession:
             open_flows.append(snap)
         flows = sorted(self.finished + open_flows, key=lambda f: f.id)
         info = InputInfo(path="mitmproxy (live)", format="live", packets=self.messages)
-        findings = list(self.findings) + self._block_findings(flows)
+        findings = list(self.leaks.findings) + self._block_findings(flows)
         return Capture(inputs=[info], flows=flows, dns=list(self.dns.values()), findings=findings)
 
     @staticmethod

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from copy import deepcopy
 
 from mitmproxy import exceptions
 from mitmproxy.io import FlowReader
 
+from analysis.canary import CanaryHit
+from analysis.case import Case
 from analysis.errors import InputError
-from analysis.model import Capture, DnsEntry, InputInfo
+from analysis.model import Capture, DnsEntry, Finding, Flow, InputInfo
+from analysis.sources.leaks import MAX_FINDINGS, LeakScanner, saved_hits
 from analysis.sources.mitmflows import FlowTable, dns_entries
 
 MAX_DNS_ENTRIES = 100_000
@@ -57,8 +61,11 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def load_mitm(path: str, input_index: int = 0) -> Capture:
-    """Flows, DNS entries and the input's description from one mitmproxy flow file."""
+def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
+              catalog_paths: list[str] | tuple[str, ...] = ()) -> Capture:
+    """Flows, DNS entries and the input's description from one mitmproxy flow file; with a ``case`` whose
+    canary is set, also the credential-leak findings in what the client sent (as the live addon finds them;
+    ``catalog_paths`` are the extra catalogs the findings' categories come from)."""
     try:
         size = os.path.getsize(path)
         fh = open(path, "rb")
@@ -68,6 +75,8 @@ def load_mitm(path: str, input_index: int = 0) -> Capture:
     table = FlowTable(source="mitm", input_index=input_index)
     dns: dict[str, DnsEntry] = {}
     good = 0  # offset just after the last flow read completely
+    scanner = LeakScanner(case) if case is not None else None
+    hits: dict[tuple[int, str, str], tuple[Flow, CanaryHit, str]] = {}  # the first place of each, as live
     with fh:
         if size == 0:
             raise InputError(path, "empty file, not a mitmproxy flow file", 0)
@@ -82,6 +91,9 @@ def load_mitm(path: str, input_index: int = 0) -> Capture:
                 if st.dns:
                     for entry in dns_entries(mflow, st.flow.client.ip):
                         _merge_dns(dns, entry)
+                if scanner is not None and len(hits) < MAX_FINDINGS:
+                    for hit, where in saved_hits(scanner, mflow):
+                        hits.setdefault((id(st.flow), hit.label, hit.form), (st.flow, hit, where))
         except _DAMAGE as exc:
             if info.packets == 0:
                 raise InputError(path, f"not a mitmproxy flow file: {_why(exc)}", 0) from None
@@ -93,7 +105,28 @@ def load_mitm(path: str, input_index: int = 0) -> Capture:
     for number, f in enumerate(flows, 1):
         f.id = number
     info.sha256 = _sha256(path)
-    return Capture(inputs=[info], flows=flows, dns=list(dns.values()))
+    findings = _leak_findings(case, scanner, list(hits.values()), list(dns.values()), catalog_paths) \
+        if case is not None and scanner is not None and hits else []
+    return Capture(inputs=[info], flows=flows, dns=list(dns.values()), findings=findings)
+
+
+def _leak_findings(case: Case, scanner: LeakScanner, hits: list[tuple[Flow, CanaryHit, str]],
+                   dns: list[DnsEntry], catalog_paths: list[str] | tuple[str, ...]) -> list[Finding]:
+    """The scanner's findings for hits in flows classified as the pipeline will (on copies: the flows
+    themselves are classified later, with every input's DNS)."""
+    from analysis.catalog import Catalog
+    from analysis.classify import Classifier
+
+    classifier = Classifier(case, Catalog.load(list(catalog_paths)))
+    classifier.learn_dns(dns)
+    classified: dict[int, Flow] = {}
+    for flow, hit, where in hits:
+        copy = classified.get(id(flow))
+        if copy is None:
+            copy = classified[id(flow)] = deepcopy(flow)
+            classifier.classify_flow(copy)
+        scanner.add(copy, hit, where)
+    return scanner.findings
 
 
 def _why(exc: Exception) -> str:

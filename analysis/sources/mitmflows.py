@@ -9,13 +9,13 @@ recognise the application protocol.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mitmproxy import connection, dns, flow, http, tcp, udp
 
+from analysis.case import is_ip
 from analysis.model import DnsEntry, Endpoint, Flow
 from analysis.protocols import mail as mailproto
 
@@ -51,18 +51,9 @@ def mail_protocol(server_port: int, server_head: bytes, tls: bool,
     return None if tls else guess
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
-
-
 def endpoint(addr) -> Endpoint | None:
     """A mitmproxy address tuple as an Endpoint (IPv4-mapped IPv6, as on a dual-stack listener, as IPv4)."""
-    if addr and len(addr) >= 2 and isinstance(addr[0], str) and _is_ip(addr[0]):
+    if addr and len(addr) >= 2 and isinstance(addr[0], str) and is_ip(addr[0]):
         ip = ipaddress.ip_address(addr[0].split("%", 1)[0])
         if ip.version == 6 and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
@@ -182,11 +173,11 @@ class FlowTable:
                 f.server = ep
             elif server.address and f.server.port == 0:
                 f.server = Endpoint(UNKNOWN_IP, int(server.address[1]))
-        if server.address and isinstance(server.address[0], str) and not _is_ip(server.address[0]):
+        if server.address and isinstance(server.address[0], str) and not is_ip(server.address[0]):
             # the name the client asked the proxy for (SOCKS5, CONNECT), which the proxy resolved
             f.names.add("dns", server.address[0].rstrip(".").lower())
         for sni in (client.sni, server.sni):
-            if sni and not _is_ip(sni):
+            if sni and not is_ip(sni):
                 f.names.add("sni", sni.lower())
         alpn = client.alpn or server.alpn
         if alpn:
@@ -249,7 +240,7 @@ class FlowTable:
         """A TLS ClientHello seen (intercepted or not)."""
         st = self.state(client, server)
         st.tls = True
-        if sni and not _is_ip(sni):
+        if sni and not is_ip(sni):
             st.flow.names.add("sni", sni.lower())
         for proto in alpn:
             text = proto.decode("ascii", "replace") if isinstance(proto, bytes) else str(proto)
@@ -274,10 +265,10 @@ class FlowTable:
         st.extra["host"] = host
         if host:
             name = _strip_port(host).rstrip(".").lower()
-            if name and not _is_ip(name):
+            if name and not is_ip(name):
                 st.flow.names.add("http_host", name)
         if f.server_conn.address is None or st.flow.server.ip == UNKNOWN_IP:
-            if _is_ip(req.host) and st.flow.server.ip == UNKNOWN_IP:
+            if is_ip(req.host) and st.flow.server.ip == UNKNOWN_IP:
                 st.flow.server = Endpoint(str(ipaddress.ip_address(req.host)), req.port)
         return st
 

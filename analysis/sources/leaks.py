@@ -1,0 +1,112 @@
+"""Credential leaks in what a client sent through mitmproxy: the one canary search for the live addon and for
+saved flow files (``mitmdump -w``).
+
+The live addon scans each request and message as it passes; ``load_mitm`` scans the saved ones with
+:func:`saved_hits`. Either way every hit becomes a ``credential-leak`` Finding through
+:meth:`LeakScanner.add`, unless the flow went to the configured mail host (where the password belongs).
+A finding names the secret, its encoding and where it was seen, never the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mitmproxy import flow as mflow_mod
+from mitmproxy import http, tcp, udp
+
+from analysis.canary import CanaryHit, CanaryMatcher, CanaryStream
+from analysis.case import Case
+from analysis.model import Finding, Flow
+
+MAX_FINDINGS = 10_000
+WEBSOCKET, TCP, UDP = "WebSocket message", "TCP stream", "UDP datagram"  # where a message hit was seen
+MAX_SCAN_BODY = 64 << 20  # request bodies longer than this are scanned up to here
+_WHAT = {"password": "The test account's password (canary)", "address": "The test account's address",
+         "username": "The test account's username"}
+
+
+def flow_name(f: Flow) -> str:
+    """The strongest name of a flow's server, else its address."""
+    names = f.names.all()
+    return names[0][1] if names else f.server.ip
+
+
+def _request_body(req: http.Request) -> bytes:
+    fields = req.headers.fields
+    if not req.raw_content:
+        return b""
+    if b"content-encoding" in (k.lower() for k, _ in fields):
+        return (req.get_content(strict=False) or b"")[:MAX_SCAN_BODY]
+    return req.raw_content[:MAX_SCAN_BODY]
+
+
+class LeakScanner:
+    """The canary matcher for a case, and the credential-leak findings found so far (bounded, one per
+    flow, secret and form)."""
+
+    def __init__(self, case: Case) -> None:
+        self.matcher = CanaryMatcher(case.canary, case.account_address, case.username)
+        self.redactor = case.redactor()
+        self.findings: list[Finding] = []
+        self._seen: set[tuple[int, str, str]] = set()
+
+    @property
+    def active(self) -> bool:
+        return self.matcher.active
+
+    def data_hits(self, data: bytes, stream: CanaryStream | None = None) -> list[CanaryHit]:
+        """Hits in one message; with the flow direction's ``stream``, also forms split across messages."""
+        return stream.feed(data) if stream is not None else self.matcher.scan(data[:MAX_SCAN_BODY])
+
+    def request_hits(self, req: http.Request, parts: bool = True) -> tuple[list[tuple[CanaryHit, str]], bool]:
+        """Hits in a request's URL, headers and body, each with where it was seen, and whether the password
+        is among them. One pass over the whole request first; ``parts=False`` stops there (no places)."""
+        if not self.matcher.active:
+            return [], False
+        fields = req.headers.fields
+        body = _request_body(req)
+        blob = b"\n".join([req.data.path, *(k + b": " + v for k, v in fields), body])
+        hits = self.matcher.scan(blob)
+        password = any(h.label == "password" for h in hits)
+        if not hits or not parts:
+            return [], password
+        places = [("URL", req.url.encode("utf-8", "surrogateescape"))]
+        places += [(f"header {k.decode('latin-1')[:40]}", k + b": " + v) for k, v in fields]
+        places.append(("request body", body))
+        return [(hit, where) for where, data in places for hit in self.matcher.scan(data)], password
+
+    def add(self, f: Flow, hit: CanaryHit, where: str) -> Finding | None:
+        """The finding for one hit in a classified flow (None: the mail host, a repeat, or over the bound)."""
+        key = (f.id, hit.label, hit.form)
+        if f.category == "mail-host" or key in self._seen or len(self.findings) >= MAX_FINDINGS:
+            return None
+        self._seen.add(key)
+        dest = f"{flow_name(f)} ({f.server.ip}:{f.server.port})"
+        message = f"{_WHAT[hit.label]} was sent to {dest}, {f.category or 'unknown'}, as {hit.form} in the {where}"
+        finding = Finding(
+            kind="credential-leak", severity=hit.severity, message=self.redactor.text(message), flows=[f.id],
+            wireshark_filter=f.wireshark_filter(),
+            details={"secret": hit.label, "form": hit.form, "where": where, "destination": flow_name(f),
+                     "server": f"{f.server.ip}:{f.server.port}", "category": f.category, "owner": f.owner},
+        )
+        self.findings.append(finding)
+        return finding
+
+
+def saved_hits(scanner: LeakScanner, f: mflow_mod.Flow) -> Iterator[tuple[CanaryHit, str]]:
+    """Hits in what the client sent in one complete mitmproxy flow, as the live addon would have seen them:
+    the request, client WebSocket messages, the client's TCP stream, client UDP datagrams."""
+    if not scanner.active:
+        return
+    if isinstance(f, http.HTTPFlow):
+        yield from scanner.request_hits(f.request)[0]
+        messages, where, stream = (f.websocket.messages if f.websocket else []), WEBSOCKET, None
+    elif isinstance(f, tcp.TCPFlow):
+        messages, where, stream = f.messages, TCP, scanner.matcher.stream()
+    elif isinstance(f, udp.UDPFlow):
+        messages, where, stream = f.messages, UDP, None
+    else:
+        return
+    for msg in messages:
+        if msg.from_client:
+            yield from ((hit, where) for hit in scanner.data_hits(msg.content, stream))
