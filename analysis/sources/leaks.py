@@ -10,13 +10,15 @@ A finding names the secret, its encoding and where it was seen, never the value.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from mitmproxy import flow as mflow_mod
-from mitmproxy import http, tcp, udp
+from typing import TYPE_CHECKING
 
 from analysis.canary import CanaryHit, CanaryMatcher, CanaryStream
 from analysis.case import Case
 from analysis.model import Finding, Flow
+
+if TYPE_CHECKING:  # mitmproxy is only needed for mitmproxy's own flows; captures use LeakScanner without it
+    from mitmproxy import flow as mflow_mod
+    from mitmproxy import http
 
 MAX_FINDINGS = 10_000
 WEBSOCKET, TCP, UDP = "WebSocket message", "TCP stream", "UDP datagram"  # where a message hit was seen
@@ -96,6 +98,8 @@ class LeakScanner:
 def saved_hits(scanner: LeakScanner, f: mflow_mod.Flow) -> Iterator[tuple[CanaryHit, str]]:
     """Hits in what the client sent in one complete mitmproxy flow, as the live addon would have seen them:
     the request, client WebSocket messages, the client's TCP stream, client UDP datagrams."""
+    from mitmproxy import http, tcp, udp
+
     if not scanner.active:
         return
     if isinstance(f, http.HTTPFlow):
