@@ -10,11 +10,12 @@ A finding names the secret, its encoding and where it was seen, never the value.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from copy import deepcopy
 from typing import TYPE_CHECKING
 
 from analysis.canary import CanaryHit, CanaryMatcher, CanaryStream
 from analysis.case import Case
-from analysis.model import Finding, Flow
+from analysis.model import DnsEntry, Finding, Flow
 
 if TYPE_CHECKING:  # mitmproxy is only needed for mitmproxy's own flows; captures use LeakScanner without it
     from mitmproxy import flow as mflow_mod
@@ -114,3 +115,53 @@ def saved_hits(scanner: LeakScanner, f: mflow_mod.Flow) -> Iterator[tuple[Canary
     for msg in messages:
         if msg.from_client:
             yield from ((hit, where) for hit in scanner.data_hits(msg.content, stream))
+
+
+def classified_findings(case: Case, scanner: LeakScanner, hits: list[tuple], dns: list[DnsEntry],
+                        catalog_paths: list[str] | tuple[str, ...]) -> list[Finding]:
+    """The scanner's findings for ``(flow, hit, where, frame)`` hits, the flows classified as the pipeline
+    will (on copies: the flows themselves are classified later, with every input's DNS)."""
+    from analysis.catalog import Catalog
+    from analysis.classify import Classifier
+
+    classifier = Classifier(case, Catalog.load(list(catalog_paths)))
+    classifier.learn_dns(dns)
+    classified: dict[int, Flow] = {}
+    for flow, hit, where, *frame in hits:
+        copy = classified.get(id(flow))
+        if copy is None:
+            copy = classified[id(flow)] = deepcopy(flow)
+            classifier.classify_flow(copy)
+        finding = scanner.add(copy, hit, where)
+        if finding is not None and frame and frame[0]:
+            finding.frames.append(frame[0])
+    return scanner.findings
+
+
+class PayloadLeaks:
+    """Canary hits in the payloads a capture's clients sent: each TCP direction as one stream (forms split
+    over segments are found), each UDP datagram alone. Bounded: a short window per flow, at most
+    MAX_FINDINGS hits. TLS payloads are opaque here; ``--keylog`` or the addon see inside."""
+
+    def __init__(self, case: Case) -> None:
+        self.scanner = LeakScanner(case)
+        self.hits: dict[tuple[int, str, str], tuple[Flow, CanaryHit, str, int]] = {}
+        self._streams: dict[int, CanaryStream] = {}
+
+    @property
+    def active(self) -> bool:
+        return self.scanner.active
+
+    def feed(self, flow: Flow, payload: bytes, frame: int) -> None:
+        """One client-to-server payload of ``flow`` (frame number ``frame``)."""
+        if len(self.hits) >= MAX_FINDINGS:
+            return
+        if flow.transport == "tcp":
+            stream = self._streams.get(id(flow))
+            if stream is None:
+                stream = self._streams[id(flow)] = self.scanner.matcher.stream()
+            found, where = stream.feed(payload), TCP
+        else:
+            found, where = self.scanner.matcher.scan(payload), UDP
+        for hit in found:
+            self.hits.setdefault((id(flow), hit.label, hit.form), (flow, hit, f"{where} (frame {frame})", frame))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from copy import deepcopy
 
 from mitmproxy import exceptions
 from mitmproxy.io import FlowReader
@@ -17,8 +16,8 @@ from mitmproxy.io import FlowReader
 from analysis.canary import CanaryHit
 from analysis.case import Case
 from analysis.errors import InputError
-from analysis.model import Capture, DnsEntry, Finding, Flow, InputInfo
-from analysis.sources.leaks import MAX_FINDINGS, LeakScanner, saved_hits
+from analysis.model import Capture, DnsEntry, Flow, InputInfo
+from analysis.sources.leaks import MAX_FINDINGS, LeakScanner, classified_findings, saved_hits
 from analysis.sources.mitmflows import FlowTable, dns_entries
 
 MAX_DNS_ENTRIES = 100_000
@@ -105,28 +104,9 @@ def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
     for number, f in enumerate(flows, 1):
         f.id = number
     info.sha256 = _sha256(path)
-    findings = _leak_findings(case, scanner, list(hits.values()), list(dns.values()), catalog_paths) \
+    findings = classified_findings(case, scanner, list(hits.values()), list(dns.values()), catalog_paths) \
         if case is not None and scanner is not None and hits else []
     return Capture(inputs=[info], flows=flows, dns=list(dns.values()), findings=findings)
-
-
-def _leak_findings(case: Case, scanner: LeakScanner, hits: list[tuple[Flow, CanaryHit, str]],
-                   dns: list[DnsEntry], catalog_paths: list[str] | tuple[str, ...]) -> list[Finding]:
-    """The scanner's findings for hits in flows classified as the pipeline will (on copies: the flows
-    themselves are classified later, with every input's DNS)."""
-    from analysis.catalog import Catalog
-    from analysis.classify import Classifier
-
-    classifier = Classifier(case, Catalog.load(list(catalog_paths)))
-    classifier.learn_dns(dns)
-    classified: dict[int, Flow] = {}
-    for flow, hit, where in hits:
-        copy = classified.get(id(flow))
-        if copy is None:
-            copy = classified[id(flow)] = deepcopy(flow)
-            classifier.classify_flow(copy)
-        scanner.add(copy, hit, where)
-    return scanner.findings
 
 
 def _why(exc: Exception) -> str:
