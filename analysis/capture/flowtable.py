@@ -1,7 +1,8 @@
 """The flow table: TCP connections and UDP conversations counted as Wireshark's conversation table does.
 
 One pass over the frames: every frame gets a number (from 1, across the file), each TCP/UDP segment is
-added to its conversation (a dict keyed by the 5-tuple in both directions), payload goes to the flow's
+added to its conversation (one dict per transport, keyed by the bytes of source and destination address and
+port, both directions stored), payload goes to the flow's
 ``FlowInspector`` until it reports ``done``. A pure SYN whose sequence number differs from the first one
 seen in that direction starts a new connection on the same ports (Wireshark's ``tcp.stream`` rule).
 Client and server: the SYN's sender, else the SYN-ACK's receiver, else the side on a well-known port,
@@ -10,6 +11,7 @@ else the first packet's destination.
 
 from __future__ import annotations
 
+import gc
 import socket
 from struct import Struct
 
@@ -18,6 +20,7 @@ from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
 from analysis.dnsmap import DnsEntries
 from analysis.model import Endpoint, Flow
+from analysis.protocols.dns import MessageCache
 
 # UDP ports taken as the server side when the other port is not well known (below 1024 always is);
 # the list ../shared/captures/truth.py uses to reproduce tshark's client/server choice.
@@ -25,10 +28,13 @@ WELL_KNOWN_UDP = frozenset({53, 67, 68, 123, 137, 138, 161, 443, 500, 1900, 3478
 TCP_HEAD = Struct("!HHIIH").unpack_from
 UDP_HEAD = Struct("!HHH").unpack_from
 # IPv4 (no options) / IPv6 header and the first 14 bytes of TCP (UDP: ports, then length << 16 in "seq")
-V4_L4 = Struct("!2xH2xH1xB2x4s4sHHIIH").unpack_from
-V6_L4 = Struct("!4xHB1x16s16sHHIIH").unpack_from
+V4_L4 = Struct("!2xH2xH1xB10xHHI4xH").unpack_from
+V6_L4 = Struct("!4xHB33xHHI4xH").unpack_from
+ETH_V4_L4 = Struct("!12xHB1xH2xH1xB10xHHI4xH").unpack_from  # Ethernet's ethertype, then as V4_L4
+PORTS = Struct("!HH").pack
 RAW_LINKTYPES = frozenset({12, 14, 101, 228, 229})
 SYN, ACK = 0x02, 0x10
+GC_YOUNG = 50_000  # allocations between young-generation collections while the table is built
 DNS_PORT = 53  # only DNS on port 53 names flows (not mDNS 5353 or LLMNR 5355)
 
 
@@ -38,11 +44,11 @@ class Conv:
     __slots__ = (
         "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
         "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
-        "client_is_a", "inspector",
+        "client_is_a", "inspector", "querier",
     )
 
     def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
-                 flags: int) -> None:
+                 flags: int, dns_cache: MessageCache | None = None) -> None:
         self.proto = proto
         self.a_ip, self.a_port, self.b_ip, self.b_port = a_ip, a_port, b_ip, b_port
         self.first_frame = self.last_frame = frame
@@ -52,12 +58,13 @@ class Conv:
         self.synack_from_a: bool | None = None
         self.base_a: int | None = None
         self.base_b: int | None = None
+        self.querier: str | None = None  # the DNS client's address text, once a message was seen
         self.client_is_a = _client_is_a(proto, a_port, b_port,
                                         True if flags & (SYN | ACK) == SYN else None,
                                         True if flags & (SYN | ACK) == SYN | ACK else None)[0]
         transport = "tcp" if proto == TCP else "udp"
         self.inspector = FlowInspector(transport, a_port if self.client_is_a else b_port,
-                                       b_port if self.client_is_a else a_port)
+                                       b_port if self.client_is_a else a_port, dns_cache)
 
     def to_flow(self, flow_id: int, input_index: int) -> Flow:
         client_is_a, how = _client_is_a(self.proto, self.a_port, self.b_port, self.syn_from_a,
@@ -106,8 +113,11 @@ class FlowTable:
         self.frames = 0
         self.unknown_linktypes: dict[int, int] = {}
         self.dns = DnsEntries()  # one entry per query name seen on port 53
-        self._live: dict[tuple, tuple[Conv, bool]] = {}
+        # key: source and destination address, source and destination port, as in the IP and L4 headers
+        self._live_tcp: dict[bytes, tuple[Conv, bool]] = {}
+        self._live_udp: dict[bytes, tuple[Conv, bool]] = {}
         self._ip = IpDecoder()
+        self._dns_cache = MessageCache()
 
     def run(self, records) -> None:
         """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples).
@@ -115,77 +125,86 @@ class FlowTable:
         The common case (IPv4 without options or IPv6 without extension headers, straight to TCP/UDP,
         no tunnel port) is decoded with one ``unpack_from``; everything else takes ``_segment``.
         """
-        live = self._live
+        live_tcp, live_udp = self._live_tcp, self._live_udp
         decoders = DECODERS
         slow = self._segment
         new_conv = self._new_conv
-        fused4, fused6 = V4_L4, V6_L4
+        fused4, fused6, eth4 = V4_L4, V6_L4, ETH_V4_L4
         tunnel_ports = TUNNEL_PORTS
         frame = self.frames
+        # the table only grows while frames are read: collect cycles less often (restored below)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
             for lt, buf, off, caplen, origlen, ts in records:
                 frame += 1
                 end = off + caplen
                 if lt == 1:
-                    ipo = off + 14
-                    if end < ipo + 34:
-                        ipo = -1
-                    else:
-                        et = (buf[off + 12] << 8) | buf[off + 13]
+                    if end >= off + 48:
+                        # ethertype, IPv4 header (if that is what follows) and TCP/UDP head in one unpack
+                        et, v, tot, frag, proto, sport, dport, seq, offflags = eth4(buf, off)
+                        ipo = off + 14
                         if et == 0x8100:  # one 802.1Q tag
-                            ipo += 4
-                            et = (buf[off + 16] << 8) | buf[off + 17]
-                            if end < ipo + 34:
-                                ipo = -1
+                            ipo = off + 18
+                            if end >= off + 52:
+                                et, v, tot, frag, proto, sport, dport, seq, offflags = eth4(buf, off + 4)
+                            else:
+                                et = 0
                         if et != 0x0800 and et != 0x86DD:
                             ipo = -1
-                else:
-                    ipo = -1 if end < off + 34 else (off if lt in RAW_LINKTYPES else -1)
-                seg = None
-                if ipo >= 0:
-                    b = buf
+                    else:
+                        ipo = -1
+                elif end >= off + 34 and lt in RAW_LINKTYPES:
+                    ipo = off
                     v = buf[ipo]
                     if v == 0x45:
-                        (tot, frag, proto, src, dst, sport, dport, seq, _ack, offflags) = fused4(buf, ipo)
+                        tot, frag, proto, sport, dport, seq, offflags = fused4(buf, ipo)
+                else:
+                    ipo = -1
+                key = None
+                if ipo >= 0:
+                    b = buf
+                    if v == 0x45:
                         if (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
                             l4end = ipo + tot
                             if l4end > end:
                                 l4end = end
                             p = ipo + 20
-                            seg = True
+                            key = buf[ipo + 12:p + 4]  # addresses and ports: the conversation's key
                     elif v >> 4 == 6 and end >= ipo + 54:
-                        (plen, proto, src, dst, sport, dport, seq, _ack, offflags) = fused6(buf, ipo)
+                        plen, proto, sport, dport, seq, offflags = fused6(buf, ipo)
                         if proto == TCP or proto == UDP:
                             l4end = ipo + 40 + plen if plen else end
                             if l4end > end:
                                 l4end = end
                             p = ipo + 40
-                            seg = True
-                    if seg and proto == UDP and (sport in tunnel_ports or dport in tunnel_ports):
-                        seg = None
-                if seg is None:
+                            key = buf[ipo + 8:p + 4]
+                    if key is not None and proto == UDP and (sport in tunnel_ports or dport in tunnel_ports):
+                        key = None
+                if key is None:
                     seg = slow(lt, buf, off, end, ts, decoders)
                     if seg is None:
                         continue
-                    proto, src, dst, b, p, l4end, sport, dport, seq, offflags = seg
+                    proto, key, b, p, l4end, sport, dport, seq, offflags = seg
                 if proto == TCP:
                     if p + 16 > l4end:
                         continue
                     flags = offflags & 0x01FF
+                    entry = live_tcp.get(key)
                 else:
                     if p + 8 > l4end:
                         continue
                     flags = 0
-                entry = live.get((src, sport, dst, dport, proto))
+                    entry = live_udp.get(key)
                 if entry is None:
-                    conv = new_conv(proto, src, sport, dst, dport, frame, ts, flags)
+                    conv = new_conv(proto, key, sport, dport, frame, ts, flags)
                     is_a = True
                 else:
                     conv, is_a = entry
                     if flags & 0x12 == SYN:
                         base = conv.base_a if is_a else conv.base_b
                         if base is not None and base != seq:  # a new connection on the same ports
-                            conv = new_conv(proto, src, sport, dst, dport, frame, ts, flags)
+                            conv = new_conv(proto, key, sport, dport, frame, ts, flags)
                             is_a = True
                 if is_a:
                     conv.a_pkts += 1
@@ -228,18 +247,21 @@ class FlowTable:
                         self._take_dns(conv)
         finally:
             self.frames = frame
+            gc.set_threshold(*thresholds)
 
     def _take_dns(self, conv: Conv) -> None:
         """Move the inspector's parsed DNS messages into the per-name entries (port 53 only)."""
         messages = conv.inspector.dns
         if DNS_PORT in (conv.a_port, conv.b_port):
-            if conv.a_port == DNS_PORT != conv.b_port:
-                querier = conv.b_ip
-            elif conv.b_port == DNS_PORT != conv.a_port:
-                querier = conv.a_ip
-            else:
-                querier = conv.a_ip if conv.client_is_a else conv.b_ip
-            client = _ip_text(querier)
+            client = conv.querier
+            if client is None:
+                if conv.a_port == DNS_PORT != conv.b_port:
+                    querier = conv.b_ip
+                elif conv.b_port == DNS_PORT != conv.a_port:
+                    querier = conv.a_ip
+                else:
+                    querier = conv.a_ip if conv.client_is_a else conv.b_ip
+                client = conv.querier = _ip_text(querier)
             for frame, _ts, msg in messages:
                 self.dns.add(frame, client, msg)
         messages.clear()
@@ -271,14 +293,18 @@ class FlowTable:
                 return None
             sport, dport, ulen = UDP_HEAD(b, p)
             seq, offflags = ulen << 16, 0
-        return proto, src, dst, b, p, l4end, sport, dport, seq, offflags
+        return proto, src + dst + PORTS(sport, dport), b, p, l4end, sport, dport, seq, offflags
 
-    def _new_conv(self, proto: int, src: bytes, sport: int, dst: bytes, dport: int, frame: int, ts: float,
+    def _new_conv(self, proto: int, key: bytes, sport: int, dport: int, frame: int, ts: float,
                   flags: int) -> Conv:
-        conv = Conv(proto, src, sport, dst, dport, frame, ts, flags)
+        """A conversation from its first packet's key (source, destination address; ports)."""
+        n = (len(key) - 4) >> 1
+        src, dst = key[:n], key[n:2 * n]
+        conv = Conv(proto, src, sport, dst, dport, frame, ts, flags, self._dns_cache)
         self.convs.append(conv)
-        self._live[(src, sport, dst, dport, proto)] = (conv, True)
-        self._live[(dst, dport, src, sport, proto)] = (conv, False)
+        live = self._live_tcp if proto == TCP else self._live_udp
+        live[key] = (conv, True)
+        live[dst + src + PORTS(dport, sport)] = (conv, False)
         return conv
 
     def flows(self, input_index: int = 0) -> list[Flow]:
@@ -287,7 +313,8 @@ class FlowTable:
         Ends the table: the lookup dict and each inspector are released as soon as they are used (memory
         stays near one copy of the flows).
         """
-        self._live = {}
+        self._live_tcp = {}
+        self._live_udp = {}
         out = []
         for n, conv in enumerate(self.convs, 1):
             flow = conv.to_flow(n, input_index)

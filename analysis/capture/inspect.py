@@ -139,16 +139,20 @@ class _Stream:
 class FlowInspector:
     __slots__ = ("transport", "client_port", "server_port", "done", "dns",
                  "_c", "_s", "_mode", "_sni", "_alpn", "_hosts", "_app", "_mail", "_skip_c", "_skip_s",
-                 "_tls_from", "_quic", "_probes", "_socks", "_tunnel", "_notes")
+                 "_tls_from", "_quic", "_probes", "_socks", "_tunnel", "_notes", "_parse_dns")
 
-    def __init__(self, transport: str, client_port: int, server_port: int) -> None:
+    def __init__(self, transport: str, client_port: int, server_port: int,
+                 dns_cache: dnsp.MessageCache | None = None) -> None:
+        """``dns_cache`` (shared by the flows of one capture) parses repeated DNS messages once."""
         self.transport = transport
         self.client_port = client_port
         self.server_port = server_port
         self.done = False
         self.dns: list = []
-        self._c = _Stream()
-        self._s = _Stream()
+        # the streams are made by the first TCP segment (UDP flows never need them)
+        self._c: _Stream = None  # type: ignore[assignment]
+        self._s: _Stream = None  # type: ignore[assignment]
+        self._parse_dns = dnsp.parse_message if dns_cache is None else dns_cache.parse
         # tls | http | mail | socks | connect | dns | other; None until the first bytes decide
         self._mode = "dns" if 53 in (server_port, client_port) else None
         self._sni: list[str] = []
@@ -174,6 +178,8 @@ class FlowInspector:
         if self.transport != "tcp":
             self._datagram(from_client, payload, frame, ts)
             return
+        if self._c is None:
+            self._c, self._s = _Stream(), _Stream()
         stream = self._c if from_client else self._s
         if not stream.add(seq, payload, frame, bool(tcp_flags & SYN)):
             return
@@ -228,7 +234,7 @@ class FlowInspector:
 
     def _datagram(self, from_client: bool, payload: bytes, frame: int, ts: float) -> None:
         if self._mode == "dns":
-            msg = dnsp.parse_message(payload)
+            msg = self._parse_dns(payload)
             if msg is not None:
                 self._app = "dns"
                 self.dns.append((frame, ts, msg))
@@ -340,8 +346,9 @@ class FlowInspector:
 
     def _finish(self) -> None:
         self.done = True
-        self._c.release()
-        self._s.release()
+        if self._c is not None:
+            self._c.release()
+            self._s.release()
         self._quic = None
 
     def _add(self, bucket: list[str], value: str) -> None:
@@ -358,7 +365,7 @@ class FlowInspector:
         messages, rest = dnsp.split_tcp(bytes(stream.buf))
         stream.take(len(stream.buf) - len(rest))
         for raw in messages:
-            msg = dnsp.parse_message(raw)
+            msg = self._parse_dns(raw)
             if msg is not None:
                 self._app = "dns"
                 self.dns.append((frame, ts, msg))
@@ -459,35 +466,42 @@ class FlowInspector:
     # -- mail -----------------------------------------------------------------------------------------
 
     def _lines(self, stream: _Stream, client: bool) -> None:
+        """Feed the complete lines of ``stream`` to the mail session (the buffer is trimmed once, at the end)."""
         session = self._mail
         assert session is not None
-        while stream.buf:
-            skip = self._skip_c if client else self._skip_s
-            if skip:
-                n = min(skip, len(stream.buf))
-                stream.take(n)
+        buf = stream.buf
+        pos = 0  # consumed so far
+        try:
+            while pos < len(buf):
+                skip = self._skip_c if client else self._skip_s
+                if skip:
+                    n = min(skip, len(buf) - pos)
+                    pos += n
+                    if client:
+                        self._skip_c -= n
+                    else:
+                        self._skip_s -= n
+                    continue
+                if client and session.awaiting_tls:
+                    return
+                nl = buf.find(b"\n", pos, pos + MAX_LINE)
+                if nl < 0:
+                    if len(buf) - pos >= MAX_LINE:
+                        pos = len(buf)  # a runaway line: drop it
+                    return
+                line = bytes(buf[pos:nl]).rstrip(b"\r")
+                frame = stream.frame_at(stream.offset + nl)
+                pos = nl + 1
+                literal = session.client_line(line, frame) if client else session.server_line(line)
                 if client:
-                    self._skip_c -= n
+                    self._skip_c = literal
                 else:
-                    self._skip_s -= n
-                continue
-            if client and session.awaiting_tls:
-                return
-            nl = stream.buf.find(b"\n", 0, MAX_LINE)
-            if nl < 0:
-                if len(stream.buf) >= MAX_LINE:
-                    stream.take(len(stream.buf))  # a runaway line: drop it
-                return
-            line = bytes(stream.buf[:nl]).rstrip(b"\r")
-            frame = stream.frame_at(stream.offset + nl)
-            stream.take(nl + 1)
-            literal = session.client_line(line, frame) if client else session.server_line(line)
-            if client:
-                self._skip_c = literal
-            else:
-                self._skip_s = literal
-            if not client and session.starttls:
-                return
+                    self._skip_s = literal
+                if not client and session.starttls:
+                    return
+        finally:
+            if pos:
+                stream.take(pos)
 
     def _mail_step(self) -> None:
         session = self._mail

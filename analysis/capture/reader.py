@@ -2,7 +2,9 @@
 
 ``CaptureReader(path).records()`` yields one tuple per frame, in file order:
 ``(linktype, buf, offset, caplen, origlen, ts)`` where ``buf[offset:offset + caplen]`` is the frame
-(no copy is made) and ``ts`` is epoch seconds. The file is read in large chunks and never held whole.
+(no copy is made; ``buf`` may be a read-only ``mmap``) and ``ts`` is epoch seconds. A plain file is
+memory-mapped (its pages are given back as the parse moves on); gzip input and pipes are read in large
+chunks. The file is never held whole.
 
 Damage is reported, not raised, once at least the file header was read: ``info.complete`` becomes False,
 ``info.error_offset`` holds the byte offset (of the decompressed stream for gzip input) and one warning
@@ -13,8 +15,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import mmap
+import os
 import queue
+import stat
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from struct import Struct
@@ -27,6 +33,12 @@ CHUNK = 1 << 20  # 1 MiB reads
 PREFETCH = 4  # chunks read ahead
 MAX_RECORD = 1 << 24  # a frame or block larger than 16 MiB is damage, not data
 MAX_SNAPLEN = 0x7FFFFFFF
+HASH_STEP = 1 << 20  # bytes hashed per GIL release when the file is mapped
+HASH_AHEAD = 8 << 20  # how far the hashing helper may run ahead of the parser
+KEEP = 16 << 20  # mapped bytes kept behind the leading side when the other one lags
+DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+DROP_STEP = 4 << 20  # mapped pages are dropped (and progress reported) every 4 MiB
+NO_MARK = 1 << 62
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -38,7 +50,7 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 BOM_LE = b"\x4d\x3c\x2b\x1a"
 BOM_BE = b"\x1a\x2b\x3c\x4d"
 
-Record = tuple[int, bytes, int, int, int, float]
+Record = tuple[int, "bytes | mmap.mmap", int, int, int, float]
 
 
 class _HashingFile:
@@ -116,6 +128,103 @@ class _HashingFile:
         return self._digest
 
 
+class _MappedFile:
+    """An uncompressed regular file mapped read-only: the parser indexes it in place (no copies, no
+    read-ahead queue) while a helper thread hashes it (hashlib releases the GIL). The helper runs at most
+    ``HASH_AHEAD`` bytes ahead of the parser, so it takes the page faults and the parser finds the pages
+    mapped. Pages both have passed, and pages more than ``KEEP`` behind either one, are dropped: resident
+    memory stays bounded whatever the file's size and whichever side is slower (e.g. reading from disk)."""
+
+    def __init__(self, fh, progress: Callable[[int], None] | None) -> None:
+        self.fh = fh
+        self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.size = len(self.map)
+        self.progress = progress
+        self.sha = hashlib.sha256()
+        self._stop = False
+        self._parsed = 0  # the parser's position (at its last ``passed``)
+        self._hashed = 0  # the helper's position
+        self._dropped = 0  # pages before this offset were dropped
+        self._digest: str | None = None
+        self._thread = threading.Thread(target=self._work, name="maildetour-hash", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        view = memoryview(self.map)
+        try:
+            pos = 0
+            while pos < self.size and not self._stop:
+                if pos - self._parsed > HASH_AHEAD:
+                    time.sleep(0.002)
+                    continue
+                end = min(pos + HASH_STEP, self.size)
+                with view[pos:end] as part:
+                    self.sha.update(part)
+                behind = min(end, self._dropped)
+                if behind > pos:  # lagging behind the parser: give back the pages just read again
+                    self._give_back(pos, behind)
+                pos = self._hashed = end
+                if pos - self._dropped >= KEEP + DROP_STEP:
+                    self._release(pos)
+        finally:
+            view.release()
+
+    def _release(self, pos: int) -> None:
+        """Drop the pages behind both sides, or more than ``KEEP`` behind ``pos`` (both threads call it:
+        a range dropped twice, or again later, costs nothing but a page fault if it is read again)."""
+        start = self._dropped
+        end = max(min(self._parsed, self._hashed), pos - KEEP)
+        end -= end % mmap.PAGESIZE
+        if end > start:
+            self._give_back(start, end)
+            self._dropped = end
+
+    def _give_back(self, start: int, end: int) -> None:
+        """Unmap [start, end) from this process (the page cache keeps it; a later read faults it back in)."""
+        if DONTNEED is not None:
+            self.map.madvise(DONTNEED, start, end - start)
+
+    def passed(self, pos: int) -> int:
+        """The parser is at ``pos``: drop pages behind, report progress; the next offset to call at."""
+        self._parsed = pos
+        self._release(pos)
+        if self.progress is not None:
+            self.progress(pos)
+        return pos + DROP_STEP
+
+    def finish(self, hash_rest: bool = True) -> str:
+        """Wait for the hash (or stop it), unmap and close the file."""
+        if self._digest is None:
+            self._stop = not hash_rest
+            self._parsed = self.size  # the parser is done: the helper may run to the end
+            self._thread.join()
+            self._digest = self.sha.hexdigest()
+            if self.progress is not None:
+                self.progress(self.size)
+            try:
+                self.map.close()
+            except BufferError:  # a caller still holds a view: the map goes with it
+                pass
+            self.fh.close()
+        return self._digest
+
+
+def _map_file(path: str, progress: Callable[[int], None] | None) -> _MappedFile | None:
+    """The file mapped, or None (gzip, pipes, tiny files, no mmap): then it is read in chunks."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by finish()
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fh.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_size >= 4 and os.pread(fh.fileno(), 2, 0) != b"\x1f\x8b":
+            return _MappedFile(fh, progress)
+    except (OSError, ValueError):
+        pass
+    fh.close()
+    return None
+
+
 class Damage(Exception):
     """The stream is damaged at ``offset``; records before it are good."""
 
@@ -133,16 +242,22 @@ class CaptureReader:
         self.path = path
         self.info = InputInfo(path=path)
         self.input_index = input_index
-        try:
-            self._raw = _HashingFile(path, progress)
-        except OSError as exc:
-            raise InputError(path, f"cannot open: {exc.strerror}") from None
+        mapped = _map_file(path, progress)
+        self._raw: _MappedFile | _HashingFile
+        if mapped is not None:
+            self._raw = mapped
+        else:
+            try:
+                self._raw = _HashingFile(path, progress)
+            except OSError as exc:
+                raise InputError(path, f"cannot open: {exc.strerror}") from None
         self._gzip = False
-        self._read = self._raw.read
-        self._buf = b""
+        self._buf: bytes | mmap.mmap = b"" if mapped is None else mapped.map
+        self._eof = mapped is not None  # a mapped file is all in _buf
+        self._read = self._raw.read if mapped is None else _no_read
+        self._passed = mapped.passed if mapped is not None else _no_mark
         self._pos = 0
         self._base = 0  # stream offset of _buf[0]
-        self._eof = False
         self.unknown_linktypes: dict[int, int] = {}  # linktype -> frames skipped
         self.interfaces: list[int] = []  # link types of every interface seen (all sections)
         try:
@@ -177,13 +292,16 @@ class CaptureReader:
         return have >= need
 
     def _open(self) -> None:
-        try:
-            head = self._raw.read(2)
-        except OSError as exc:
-            raise InputError(self.path, f"cannot read: {exc.strerror or exc}") from None
-        if not head:
-            raise InputError(self.path, "empty file, not a capture", 0)
-        self._raw.unread(head)
+        if isinstance(self._raw, _HashingFile):
+            try:
+                head = self._raw.read(2)
+            except OSError as exc:
+                raise InputError(self.path, f"cannot read: {exc.strerror or exc}") from None
+            if not head:
+                raise InputError(self.path, "empty file, not a capture", 0)
+            self._raw.unread(head)
+        else:
+            head = self._buf[:2]
         if head == b"\x1f\x8b":
             self._gzip = True
             unzipped = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[arg-type]
@@ -232,9 +350,13 @@ class CaptureReader:
             self._pos = 24
             rec = Struct(order + "IIII").unpack_from
             fill = self._fill
+            passed = self._passed
             buf, pos = self._buf, self._pos
             size = len(buf)
+            mark = passed(pos)
             while True:
+                if pos >= mark:
+                    mark = passed(pos)
                 if pos + 16 > size:
                     self._pos = pos
                     if not fill(16):
@@ -273,8 +395,12 @@ class CaptureReader:
             tail = Struct("<I").unpack_from
             fast = Struct("<7I").unpack_from  # an EPB's head: type, length, interface, time, lengths
             first = True
+            passed = self._passed
+            mark = passed(0)
             while True:
                 buf, pos = self._buf, self._pos
+                if pos >= mark:
+                    mark = passed(pos)
                 if pos + 28 <= len(buf):  # fast path: a whole, consistent EPB already in the buffer
                     btype, blen, iface, hi, lo, caplen, origlen = fast(buf, pos)
                     if (btype == 6 and 32 <= blen <= len(buf) - pos and not blen & 3 and caplen <= blen - 32
@@ -363,6 +489,14 @@ class CaptureReader:
             self._damaged(exc)
         finally:
             self.close()
+
+def _no_read(n: int = -1) -> bytes:
+    return b""
+
+
+def _no_mark(pos: int) -> int:
+    return NO_MARK
+
 
 def _idb_options(buf: bytes, off: int, end: int, order: str) -> tuple[float, float]:
     """(seconds per timestamp tick, timestamp offset in seconds) from an IDB's options."""

@@ -15,6 +15,7 @@ MAX_NAME_JUMPS = 16  # compression pointers followed for one name
 MAX_NAME_LEN = 255
 MAX_RECORDS = 64  # questions/answers kept per message (the header's counts may lie)
 MAX_TCP_BUFFER = 65536 + 2
+MAX_CACHED_MESSAGE = 512  # larger messages (zone transfers, DNSSEC) are parsed every time
 
 TYPE_NAMES = {
     1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT", 28: "AAAA",
@@ -211,6 +212,36 @@ def parse_message(data: bytes) -> DnsMessage | None:
                 msg.additional.append(DnsRecord(name, rtype, value))
         pos += rdlen
     return msg
+
+
+class MessageCache:
+    """``parse`` is ``parse_message`` that parses each distinct message once: resolvers and devices repeat
+    the same questions and answers under new IDs, so messages are keyed by their bytes after the ID.
+    Messages of equal bytes share their question and record lists: callers must not change them.
+    Bounded: messages up to ``MAX_CACHED_MESSAGE`` bytes, ``limit`` entries; it starts over when full."""
+
+    __slots__ = ("_parsed", "limit")
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._parsed: dict[bytes, DnsMessage | None] = {}
+        self.limit = limit
+
+    def parse(self, data: bytes) -> DnsMessage | None:
+        if not 12 <= len(data) <= MAX_CACHED_MESSAGE:
+            return parse_message(data)
+        body = bytes(data[2:])
+        parsed = self._parsed
+        if body in parsed:
+            known = parsed[body]
+        else:
+            if len(parsed) >= self.limit:
+                parsed.clear()
+            known = parsed[body] = parse_message(data)
+        if known is None:
+            return None
+        # a fresh message with this ID; its lists are shared with the cached one (parsed messages are read-only)
+        return DnsMessage((data[0] << 8) | data[1], known.is_response, known.rcode, known.questions,
+                          known.answers, known.additional, known.truncated)
 
 
 def split_tcp(stream: bytes) -> tuple[list[bytes], bytes]:
