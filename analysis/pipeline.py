@@ -57,7 +57,7 @@ def sniff_format(path: str) -> str:
 
 def load_inputs(paths: list[str], case: Case | None = None, catalog_paths: list[str] | None = None) -> Capture:
     """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case,
-    mitmproxy flow files are also searched for its canary (``catalog_paths``: the extra catalogs)."""
+    every input is also searched for its canary (``catalog_paths``: the extra catalogs)."""
     kinds = [sniff_format(path) for path in paths]  # fail fast, before any work, on an unreadable input
     merged = Capture()
     for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
@@ -69,7 +69,8 @@ def load_inputs(paths: list[str], case: Case | None = None, catalog_paths: list[
             from analysis.capture import load_capture
 
             with progress_bar(os.path.basename(path), os.path.getsize(path)) as advance:
-                part = load_capture(path, input_index=index, progress=advance)
+                part = load_capture(path, input_index=index, progress=advance, case=case,
+                                    catalog_paths=catalog_paths or ())
         offset = len(merged.flows)
         for flow in part.flows:
             flow.id += offset

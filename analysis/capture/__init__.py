@@ -7,19 +7,25 @@ from collections.abc import Callable
 from analysis.capture.flowtable import FlowTable
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.capture.reader import CaptureReader
+from analysis.case import Case
 from analysis.dnsmap import attach_dns_names
 from analysis.errors import InputError
 from analysis.model import Capture
+from analysis.sources.leaks import PayloadLeaks, classified_findings
 
 
-def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None) -> Capture:
+def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
+                 case: Case | None = None, catalog_paths: list[str] | tuple[str, ...] = ()) -> Capture:
     """Read one capture file in a single streaming pass.
 
     Raises InputError when nothing can be read; a file damaged later gives everything read up to the
-    damage, with ``complete=False``, the byte offset and a warning in its InputInfo.
+    damage, with ``complete=False``, the byte offset and a warning in its InputInfo. With a ``case`` whose
+    canary is set, what the clients sent in clear is searched for it (``credential-leak`` findings; the
+    flows' categories for them come from the bundled catalog and ``catalog_paths``).
     """
     reader = CaptureReader(path, input_index, progress)
-    table = FlowTable()
+    leaks = PayloadLeaks(case) if case is not None and case.canary else None
+    table = FlowTable(leaks)
     table.run(reader.records())
     info = reader.info
     info.packets = table.frames
@@ -34,5 +40,10 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
     flows = table.flows(input_index)
     dns = table.dns.entries()
     attach_dns_names(flows, dns)
-    return Capture(inputs=[info], flows=flows, dns=dns)
+    findings = []
+    if leaks is not None:
+        hits = leaks.resolved(table.flow_of)
+        if hits:
+            findings = classified_findings(case, leaks.scanner, hits, dns, catalog_paths)
+    return Capture(inputs=[info], flows=flows, dns=dns, findings=findings)
 

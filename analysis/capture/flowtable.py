@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import socket
 from struct import Struct
+from typing import TYPE_CHECKING
 
 from analysis.capture.inspect import FlowInspector
 from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
@@ -21,6 +22,9 @@ from analysis.capture.linklayer import DECODERS
 from analysis.dnsmap import DnsEntries
 from analysis.model import Endpoint, Flow
 from analysis.protocols.dns import MessageCache
+
+if TYPE_CHECKING:
+    from analysis.sources.leaks import PayloadLeaks
 
 # UDP ports taken as the server side when the other port is not well known (below 1024 always is);
 # the list ../shared/captures/truth.py uses to reproduce tshark's client/server choice.
@@ -108,7 +112,8 @@ def _ip_text(raw: bytes) -> str:
 class FlowTable:
     """Feed it frames with ``run(records)``; ``convs`` lists every conversation in first-frame order."""
 
-    def __init__(self) -> None:
+    def __init__(self, leaks: PayloadLeaks | None = None) -> None:
+        self.leaks = leaks if leaks is not None and leaks.active else None  # canary search (case with one)
         self.convs: list[Conv] = []
         self.frames = 0
         self.unknown_linktypes: dict[int, int] = {}
@@ -118,6 +123,7 @@ class FlowTable:
         self._live_udp: dict[bytes, tuple[Conv, bool]] = {}
         self._ip = IpDecoder()
         self._dns_cache = MessageCache()
+        self.flow_of: dict[int, Flow] = {}  # id(conv) -> its Flow, for the canary search's hits
 
     def run(self, records) -> None:
         """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples).
@@ -126,6 +132,7 @@ class FlowTable:
         no tunnel port) is decoded with one ``unpack_from``; everything else takes ``_segment``.
         """
         live_tcp, live_udp = self._live_tcp, self._live_udp
+        leaks = self.leaks
         decoders = DECODERS
         slow = self._segment
         new_conv = self._new_conv
@@ -245,9 +252,22 @@ class FlowTable:
                                   seq, 0)
                     if insp.dns:
                         self._take_dns(conv)
+                if leaks is not None and is_a == conv.client_is_a:
+                    self._leak(conv, proto, b, p, l4end, offflags, seq, flags, frame)
         finally:
             self.frames = frame
             gc.set_threshold(*thresholds)
+
+    def _leak(self, conv: Conv, proto: int, b, p: int, l4end: int, offflags: int, seq: int, flags: int,
+              frame: int) -> None:
+        """Hand one client-to-server payload to the canary search (only runs when the case has a canary)."""
+        if proto == UDP:
+            ulen = seq >> 16
+            start, end = p + 8, (p + ulen if 8 <= ulen and p + ulen < l4end else l4end)
+        else:
+            start, end = p + ((offflags >> 12) << 2), l4end
+        if start < end:
+            self.leaks.feed(conv, "udp" if proto == UDP else "tcp", bytes(b[start:end]), frame)
 
     def _take_dns(self, conv: Conv) -> None:
         """Move the inspector's parsed DNS messages into the per-name entries (port 53 only)."""
@@ -324,5 +344,7 @@ class FlowTable:
                 self._take_dns(conv)
             conv.inspector = None
             out.append(flow)
+            if self.leaks is not None:
+                self.flow_of[id(conv)] = flow
         self.convs = []
         return out

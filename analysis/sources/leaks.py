@@ -140,28 +140,36 @@ def classified_findings(case: Case, scanner: LeakScanner, hits: list[tuple], dns
 
 class PayloadLeaks:
     """Canary hits in the payloads a capture's clients sent: each TCP direction as one stream (forms split
-    over segments are found), each UDP datagram alone. Bounded: a short window per flow, at most
-    MAX_FINDINGS hits. TLS payloads are opaque here; ``--keylog`` or the addon see inside."""
+    over segments are found), each UDP datagram alone. Bounded: a short window per connection, at most
+    MAX_FINDINGS hits. TLS payloads are opaque here; ``--keylog`` or the addon see inside.
+
+    The flow table feeds it per packet with its own connection object as ``owner``; ``resolved`` maps the
+    owners to the Flow records made at the end."""
 
     def __init__(self, case: Case) -> None:
         self.scanner = LeakScanner(case)
-        self.hits: dict[tuple[int, str, str], tuple[Flow, CanaryHit, str, int]] = {}
+        self._hits: dict[tuple[int, str, str], tuple[object, CanaryHit, str, int]] = {}
         self._streams: dict[int, CanaryStream] = {}
 
     @property
     def active(self) -> bool:
         return self.scanner.active
 
-    def feed(self, flow: Flow, payload: bytes, frame: int) -> None:
-        """One client-to-server payload of ``flow`` (frame number ``frame``)."""
-        if len(self.hits) >= MAX_FINDINGS:
+    def feed(self, owner: object, transport: str, payload: bytes, frame: int) -> None:
+        """One client-to-server payload of the connection ``owner`` (frame number ``frame``)."""
+        if len(self._hits) >= MAX_FINDINGS:
             return
-        if flow.transport == "tcp":
-            stream = self._streams.get(id(flow))
+        if transport == "tcp":
+            stream = self._streams.get(id(owner))
             if stream is None:
-                stream = self._streams[id(flow)] = self.scanner.matcher.stream()
+                stream = self._streams[id(owner)] = self.scanner.matcher.stream()
             found, where = stream.feed(payload), TCP
         else:
             found, where = self.scanner.matcher.scan(payload), UDP
         for hit in found:
-            self.hits.setdefault((id(flow), hit.label, hit.form), (flow, hit, f"{where} (frame {frame})", frame))
+            self._hits.setdefault((id(owner), hit.label, hit.form), (owner, hit, f"{where} (frame {frame})", frame))
+
+    def resolved(self, flow_of: dict[int, Flow]) -> list[tuple[Flow, CanaryHit, str, int]]:
+        """The hits as ``(flow, hit, where, frame)``, ``flow_of`` mapping ``id(owner)`` to its Flow."""
+        return [(flow_of[id(owner)], hit, where, frame) for owner, hit, where, frame in self._hits.values()
+                if id(owner) in flow_of]
