@@ -143,21 +143,23 @@ class Flow:
         )
 
     def to_json(self) -> dict:
-        return {
+        client, server, names, evidence = self.client, self.server, self.names, self.evidence
+        first, last = self.first_seen, self.last_seen
+        return {  # the nested shapes inlined (same keys and order as their to_json): this runs per flow
             "id": self.id,
             "transport": self.transport,
-            "client": self.client.to_json(),
-            "server": self.server.to_json(),
+            "client": {"ip": client.ip, "port": client.port},
+            "server": {"ip": server.ip, "port": server.port},
             "packets": self.packets,
             "bytes": self.bytes,
             "c2s": {"packets": self.c2s_packets, "bytes": self.c2s_bytes},
             "s2c": {"packets": self.s2c_packets, "bytes": self.s2c_bytes},
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
-            "first_seen": iso_utc(self.first_seen),
-            "last_seen": iso_utc(self.last_seen),
-            "duration": round(self.duration, 6),
-            "names": self.names.to_json(),
+            "first_seen": iso_utc(first),
+            "last_seen": iso_utc(last),
+            "duration": 0.0 if first is None or last is None else round(last - first, 6),
+            "names": {"sni": list(names.sni), "dns": list(names.dns), "http_host": list(names.http_host)},
             "app_protocol": self.app_protocol,
             "starttls": self.starttls,
             "alpn": list(self.alpn),
@@ -165,7 +167,7 @@ class Flow:
             "cleartext_credentials": self.cleartext_credentials,
             "category": self.category,
             "owner": self.owner,
-            "evidence": self.evidence.to_json() if self.evidence else None,
+            "evidence": evidence.to_json() if evidence else None,
             "wireshark_filter": self.wireshark_filter(),
             "source": self.source,
             "input": self.input_index,

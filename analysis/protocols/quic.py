@@ -8,7 +8,6 @@ several packets, coalesced or in separate datagrams, in any order. Bounded; neve
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass, field
 
@@ -125,7 +124,7 @@ def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """HKDF-Expand-Label (RFC 8446, 7.1) with an empty context, SHA-256, up to 32 bytes."""
     full = b"tls13 " + label
     info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
-    return hmac.new(secret, info + b"\x01", hashlib.sha256).digest()[:length]
+    return hmac.digest(secret, info + b"\x01", "sha256")[:length]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,7 @@ def client_initial_keys(version: int, dcid: bytes) -> InitialKeys | None:
     salt = version_salt(version)
     if salt is None:
         return None
-    initial = hmac.new(salt, dcid, hashlib.sha256).digest()  # HKDF-Extract
+    initial = hmac.digest(salt, dcid, "sha256")  # HKDF-Extract
     client = _expand_label(initial, b"client in", 32)
     prefix = b"quicv2 " if version == V2 else b"quic "
     return InitialKeys(

@@ -65,10 +65,17 @@ def _text(raw: bytes) -> str:
     return "".join(chr(b) if 0x20 < b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in raw)
 
 
+_EXT_HEAD = struct.Struct("!HH").unpack_from
+_EXT_READ = frozenset((0, 16, 43))  # the extensions read below; the others are skipped without a copy
+
+
 def _extensions(ch: ClientHello, data: bytes, pos: int, end: int) -> None:
     while pos + 4 <= end:
-        etype, elen = struct.unpack_from("!HH", data, pos)
+        etype, elen = _EXT_HEAD(data, pos)
         pos += 4
+        if etype not in _EXT_READ:
+            pos += elen
+            continue
         body = data[pos : min(pos + elen, end)]
         pos += elen
         if etype == 0 and ch.sni is None:  # server_name

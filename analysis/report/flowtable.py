@@ -18,6 +18,7 @@ CSV_COLUMNS = (
 NAME_WIDTH = 48
 BATCH = 512  # flows per piece written
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode  # as json.dumps(..., ensure_ascii=False), built once
 
 
 def render_flows(capture: Capture, fmt: str) -> str:
@@ -36,7 +37,7 @@ def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
     for start in range(0, max(len(flows), 1), BATCH):
         part = flows[start:start + BATCH]
         if fmt == "jsonl":
-            yield "".join(json.dumps(f.to_json(), ensure_ascii=False) + "\n" for f in part)
+            yield "".join([JSON_LINE(f.to_json()) + "\n" for f in part])
         else:
             yield _csv(part, header=start == 0)
 
