@@ -327,29 +327,15 @@ class TrafficGenerator:
             n -= size
             yield wire.tls_record(23, bytes(self.bytes_(size)))
 
+    def conn(self, tcp: bool, client: Client, addr: bytes, port: int) -> Conn:
+        src = client.v6 if len(addr) == 16 else client.v4
+        return Conn(self.stats, tcp, client, src, addr, client.port(), port, self.rng)
+
     def tcp_conn(self, client: Client, addr: bytes, port: int) -> Conn:
-        return Conn(
-            self.stats,
-            True,
-            client,
-            client.v6 if len(addr) == 16 else client.v4,
-            addr,
-            client.port(),
-            port,
-            self.rng,
-        )
+        return self.conn(True, client, addr, port)
 
     def udp_conn(self, client: Client, addr: bytes, port: int) -> Conn:
-        return Conn(
-            self.stats,
-            False,
-            client,
-            client.v6 if len(addr) == 16 else client.v4,
-            addr,
-            client.port(),
-            port,
-            self.rng,
-        )
+        return self.conn(False, client, addr, port)
 
     def handshake(self, c: Conn) -> Iterator[bytearray]:
         yield c.tcp(0, SYN)
