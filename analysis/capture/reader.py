@@ -20,7 +20,6 @@ import os
 import queue
 import stat
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from struct import Struct
@@ -33,9 +32,7 @@ CHUNK = 1 << 20  # 1 MiB reads
 PREFETCH = 4  # chunks read ahead
 MAX_RECORD = 1 << 24  # a frame or block larger than 16 MiB is damage, not data
 MAX_SNAPLEN = 0x7FFFFFFF
-HASH_STEP = 1 << 20  # bytes hashed per GIL release when the file is mapped
-HASH_AHEAD = 8 << 20  # how far the hashing helper may run ahead of the parser
-KEEP = 16 << 20  # mapped bytes kept behind the leading side when the other one lags
+HASH_CHUNK = 16 << 20  # bytes read and hashed per step when the file is mapped
 DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 DROP_STEP = 4 << 20  # mapped pages are dropped (and progress reported) every 4 MiB
 NO_MARK = 1 << 62
@@ -130,10 +127,10 @@ class _HashingFile:
 
 class _MappedFile:
     """An uncompressed regular file mapped read-only: the parser indexes it in place (no copies, no
-    read-ahead queue) while a helper thread hashes it (hashlib releases the GIL). The helper runs at most
-    ``HASH_AHEAD`` bytes ahead of the parser, so it takes the page faults and the parser finds the pages
-    mapped. Pages both have passed, and pages more than ``KEEP`` behind either one, are dropped: resident
-    memory stays bounded whatever the file's size and whichever side is slower (e.g. reading from disk)."""
+    read-ahead queue). A helper thread hashes the file through its own descriptor in ``HASH_CHUNK`` reads
+    into one reused buffer: reads and hashing release the GIL, and few, large steps keep the two threads
+    from handing the GIL back and forth (a 1 MiB step made the parser wait for the hash). Mapped pages the
+    parser has passed are dropped, so resident memory stays bounded whatever the file's size."""
 
     def __init__(self, fh, progress: Callable[[int], None] | None) -> None:
         self.fh = fh
@@ -142,52 +139,32 @@ class _MappedFile:
         self.progress = progress
         self.sha = hashlib.sha256()
         self._stop = False
-        self._parsed = 0  # the parser's position (at its last ``passed``)
-        self._hashed = 0  # the helper's position
-        self._dropped = 0  # pages before this offset were dropped
+        self._dropped = 0  # mapped pages before this offset were dropped
         self._digest: str | None = None
+        self.error: OSError | None = None
         self._thread = threading.Thread(target=self._work, name="maildetour-hash", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        view = memoryview(self.map)
         try:
-            pos = 0
-            while pos < self.size and not self._stop:
-                if pos - self._parsed > HASH_AHEAD:
-                    time.sleep(0.002)
-                    continue
-                end = min(pos + HASH_STEP, self.size)
-                with view[pos:end] as part:
-                    self.sha.update(part)
-                behind = min(end, self._dropped)
-                if behind > pos:  # lagging behind the parser: give back the pages just read again
-                    self._give_back(pos, behind)
-                pos = self._hashed = end
-                if pos - self._dropped >= KEEP + DROP_STEP:
-                    self._release(pos)
-        finally:
-            view.release()
-
-    def _release(self, pos: int) -> None:
-        """Drop the pages behind both sides, or more than ``KEEP`` behind ``pos`` (both threads call it:
-        a range dropped twice, or again later, costs nothing but a page fault if it is read again)."""
-        start = self._dropped
-        end = max(min(self._parsed, self._hashed), pos - KEEP)
-        end -= end % mmap.PAGESIZE
-        if end > start:
-            self._give_back(start, end)
-            self._dropped = end
-
-    def _give_back(self, start: int, end: int) -> None:
-        """Unmap [start, end) from this process (the page cache keeps it; a later read faults it back in)."""
-        if DONTNEED is not None:
-            self.map.madvise(DONTNEED, start, end - start)
+            with open(self.fh.fileno(), "rb", buffering=0, closefd=False) as raw:
+                chunk = bytearray(min(HASH_CHUNK, max(self.size, 1)))
+                view = memoryview(chunk)
+                while not self._stop:
+                    n = raw.readinto(chunk)
+                    if not n:
+                        break
+                    self.sha.update(view[:n])
+                view.release()
+        except OSError as exc:
+            self.error = exc
 
     def passed(self, pos: int) -> int:
-        """The parser is at ``pos``: drop pages behind, report progress; the next offset to call at."""
-        self._parsed = pos
-        self._release(pos)
+        """The parser is at ``pos``: drop the pages behind it, report progress; the next offset to call at."""
+        end = pos - pos % mmap.PAGESIZE
+        if DONTNEED is not None and end > self._dropped:
+            self.map.madvise(DONTNEED, self._dropped, end - self._dropped)
+            self._dropped = end
         if self.progress is not None:
             self.progress(pos)
         return pos + DROP_STEP
@@ -196,9 +173,8 @@ class _MappedFile:
         """Wait for the hash (or stop it), unmap and close the file."""
         if self._digest is None:
             self._stop = not hash_rest
-            self._parsed = self.size  # the parser is done: the helper may run to the end
             self._thread.join()
-            self._digest = self.sha.hexdigest()
+            self._digest = self.sha.hexdigest() if self.error is None else ""
             if self.progress is not None:
                 self.progress(self.size)
             try:
@@ -334,6 +310,9 @@ class CaptureReader:
     def close(self) -> None:
         if not self.info.sha256:
             self.info.sha256 = self._raw.finish()
+            error = getattr(self._raw, "error", None)
+            if error is not None:
+                self.info.warnings.append(f"sha256 not computed: read error: {error}")
 
     def _pcap(self) -> Iterator[Record]:
         try:
