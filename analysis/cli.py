@@ -8,10 +8,8 @@ import os
 import sys
 
 from analysis import __version__
-from analysis.errors import EXIT_DAMAGED, EXIT_OK, MaildetourError
+from analysis.errors import EXIT_DAMAGED, EXIT_INTERNAL, EXIT_OK, MaildetourError
 from analysis.output import write_output
-
-EXIT_INTERNAL = 70  # a bug in maildetour (EX_SOFTWARE)
 
 
 def _case(args) -> object:

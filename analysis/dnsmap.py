@@ -190,6 +190,14 @@ class DnsEntries:
                 if len(first.answers) < 64:
                     first.answers.append(rec.value)
 
+    def take(self, client: str | None, messages: list) -> None:
+        """Add a flow's parsed ``(frame, ts, message)`` list and empty it (no client: the flow is not on
+        port 53, its messages are dropped)."""
+        if client is not None:
+            for frame, _ts, msg in messages:
+                self.add(frame, client, msg)
+        messages.clear()
+
     def entries(self) -> list[DnsEntry]:
         """The entries in order of their first frame."""
         return sorted(self._entries.values(), key=lambda e: e.first_frame)

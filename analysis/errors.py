@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_DAMAGED = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
+EXIT_INTERNAL = 70  # a bug in maildetour (EX_SOFTWARE)
 
 
 class MaildetourError(Exception):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from analysis.capture.flowtable import FlowTable
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
+from analysis.capture.parallel import RemoteInspection, worth_a_worker
 from analysis.capture.reader import CaptureReader
 from analysis.case import Case
 from analysis.dnsmap import attach_dns_names
@@ -15,18 +16,36 @@ from analysis.sources.leaks import PayloadLeaks, classified_findings
 
 
 def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
-                 case: Case | None = None, catalog_paths: list[str] | tuple[str, ...] = ()) -> Capture:
+                 case: Case | None = None, catalog_paths: list[str] | tuple[str, ...] = (),
+                 parallel: bool | None = None) -> Capture:
     """Read one capture file in a single streaming pass.
 
     Raises InputError when nothing can be read; a file damaged later gives everything read up to the
     damage, with ``complete=False``, the byte offset and a warning in its InputInfo. With a ``case`` whose
     canary is set, what the clients sent in clear is searched for it (``credential-leak`` findings; the
-    flows' categories for them come from the bundled catalog and ``catalog_paths``).
+    flows' categories for them come from the bundled catalog and ``catalog_paths``). The payloads are
+    inspected in a second process when ``parallel`` is True, or when it is None and the file is big enough.
     """
     reader = CaptureReader(path, input_index, progress)
     leaks = PayloadLeaks(case) if case is not None and case.canary else None
-    table = FlowTable(leaks)
-    table.run(reader.records())
+    remote = None
+    if parallel or (parallel is None and worth_a_worker(path)):
+        try:
+            remote = RemoteInspection(*reader.file_map())
+        except OSError:  # no second process to be had: inspect here
+            remote = None
+    try:
+        table = FlowTable(leaks, remote)
+        table.run(reader.records())
+        return _finish(path, input_index, reader, table, case, leaks, catalog_paths)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _finish(path: str, input_index: int, reader: CaptureReader, table: FlowTable, case: Case | None,
+            leaks: PayloadLeaks | None, catalog_paths: list[str] | tuple[str, ...]) -> Capture:
+    """The table's flows, DNS entries and canary findings; warnings for what could not be read."""
     info = reader.info
     info.packets = table.frames
     if reader.interfaces and not any(lt in SUPPORTED_LINKTYPES for lt in reader.interfaces):

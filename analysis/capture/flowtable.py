@@ -3,7 +3,8 @@
 One pass over the frames: every frame gets a number (from 1, across the file), each TCP/UDP segment is
 added to its conversation (one dict per transport, keyed by the bytes of source and destination address and
 port, both directions stored), payload goes to the flow's
-``FlowInspector`` until it reports ``done``. A pure SYN whose sequence number differs from the first one
+``FlowInspector`` (or, for big captures, its stand-in that passes it to a second process) until it reports
+``done``. A pure SYN whose sequence number differs from the first one
 seen in that direction starts a new connection on the same ports (Wireshark's ``tcp.stream`` rule).
 Client and server: the SYN's sender, else the SYN-ACK's receiver, else the side on a well-known port,
 else the first packet's destination.
@@ -16,7 +17,7 @@ import socket
 from struct import Struct
 from typing import TYPE_CHECKING
 
-from analysis.capture.inspect import FlowInspector
+from analysis.capture.inspect import FlowInspector, Inspection
 from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
 from analysis.dnsmap import DnsEntries
@@ -24,6 +25,7 @@ from analysis.model import Endpoint, Flow
 from analysis.protocols.dns import MessageCache
 
 if TYPE_CHECKING:
+    from analysis.capture.parallel import InspectorProxy, RemoteInspection
     from analysis.sources.leaks import PayloadLeaks
 
 # UDP ports taken as the server side when the other port is not well known (below 1024 always is);
@@ -48,11 +50,11 @@ class Conv:
     __slots__ = (
         "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
         "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
-        "client_is_a", "inspector", "querier",
+        "client_is_a", "inspector", "querier", "todo",
     )
 
     def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
-                 flags: int, dns_cache: MessageCache | None = None) -> None:
+                 flags: int) -> None:
         self.proto = proto
         self.a_ip, self.a_port, self.b_ip, self.b_port = a_ip, a_port, b_ip, b_port
         self.first_frame = self.last_frame = frame
@@ -62,13 +64,22 @@ class Conv:
         self.synack_from_a: bool | None = None
         self.base_a: int | None = None
         self.base_b: int | None = None
-        self.querier: str | None = None  # the DNS client's address text, once a message was seen
         self.client_is_a = _client_is_a(proto, a_port, b_port,
                                         True if flags & (SYN | ACK) == SYN else None,
                                         True if flags & (SYN | ACK) == SYN | ACK else None)[0]
-        transport = "tcp" if proto == TCP else "udp"
-        self.inspector = FlowInspector(transport, a_port if self.client_is_a else b_port,
-                                       b_port if self.client_is_a else a_port, dns_cache)
+        self.querier = self._querier()
+        self.todo = True  # something is still to learn from its packets (see FlowTable.run)
+        self.inspector: FlowInspector | InspectorProxy = None  # type: ignore[assignment]  # set by the table
+
+    def _querier(self) -> str | None:
+        """The DNS client's address text for a flow on port 53 (the side not on 53), else None."""
+        if DNS_PORT not in (self.a_port, self.b_port):
+            return None
+        if self.a_port == DNS_PORT != self.b_port:
+            return _ip_text(self.b_ip)
+        if self.b_port == DNS_PORT != self.a_port:
+            return _ip_text(self.a_ip)
+        return _ip_text(self.a_ip if self.client_is_a else self.b_ip)
 
     def to_flow(self, flow_id: int, input_index: int) -> Flow:
         client_is_a, how = _client_is_a(self.proto, self.a_port, self.b_port, self.syn_from_a,
@@ -112,7 +123,9 @@ def _ip_text(raw: bytes) -> str:
 class FlowTable:
     """Feed it frames with ``run(records)``; ``convs`` lists every conversation in first-frame order."""
 
-    def __init__(self, leaks: PayloadLeaks | None = None) -> None:
+    def __init__(self, leaks: PayloadLeaks | None = None, remote: RemoteInspection | None = None) -> None:
+        """``remote``: inspect the payloads in that second process instead of this one (big captures)."""
+        self.remote = remote
         self.leaks = leaks if leaks is not None and leaks.active else None  # canary search (case with one)
         self.convs: list[Conv] = []
         self.frames = 0
@@ -128,15 +141,17 @@ class FlowTable:
     def run(self, records) -> None:
         """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples).
 
-        The common case (IPv4 without options or IPv6 without extension headers, straight to TCP/UDP,
-        no tunnel port) is decoded with one ``unpack_from``; everything else takes ``_segment``.
+        The common case (Ethernet or raw IP; IPv4 without options or IPv6 without extension headers,
+        straight to TCP/UDP, no tunnel port) is decoded with one ``unpack_from``; everything else takes
+        ``_segment``. Once a conversation has nothing left to learn (``todo`` False: both sequence bases
+        known, its inspector done, no canary search), a packet without SYN only moves its counters.
         """
         live_tcp, live_udp = self._live_tcp, self._live_udp
         leaks = self.leaks
         decoders = DECODERS
         slow = self._segment
         new_conv = self._new_conv
-        fused4, fused6, eth4 = V4_L4, V6_L4, ETH_V4_L4
+        eth4, fused6 = ETH_V4_L4, V6_L4
         tunnel_ports = TUNNEL_PORTS
         frame = self.frames
         # the table only grows while frames are read: collect cycles less often (restored below)
@@ -145,51 +160,36 @@ class FlowTable:
         try:
             for lt, buf, off, caplen, origlen, ts in records:
                 frame += 1
-                end = off + caplen
-                if lt == 1:
-                    if end >= off + 48:
-                        # ethertype, IPv4 header (if that is what follows) and TCP/UDP head in one unpack
-                        et, v, tot, frag, proto, sport, dport, seq, offflags = eth4(buf, off)
-                        ipo = off + 14
-                        if et == 0x8100:  # one 802.1Q tag
-                            ipo = off + 18
-                            if end >= off + 52:
-                                et, v, tot, frag, proto, sport, dport, seq, offflags = eth4(buf, off + 4)
-                            else:
-                                et = 0
-                        if et != 0x0800 and et != 0x86DD:
-                            ipo = -1
-                    else:
-                        ipo = -1
-                elif end >= off + 34 and lt in RAW_LINKTYPES:
-                    ipo = off
-                    v = buf[ipo]
-                    if v == 0x45:
-                        tot, frag, proto, sport, dport, seq, offflags = fused4(buf, ipo)
-                else:
-                    ipo = -1
                 key = None
-                if ipo >= 0:
-                    b = buf
-                    if v == 0x45:
-                        if (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
-                            l4end = ipo + tot
-                            if l4end > end:
-                                l4end = end
-                            p = ipo + 20
-                            key = buf[ipo + 12:p + 4]  # addresses and ports: the conversation's key
-                    elif v >> 4 == 6 and end >= ipo + 54:
-                        plen, proto, sport, dport, seq, offflags = fused6(buf, ipo)
-                        if proto == TCP or proto == UDP:
-                            l4end = ipo + 40 + plen if plen else end
-                            if l4end > end:
-                                l4end = end
-                            p = ipo + 40
-                            key = buf[ipo + 8:p + 4]
-                    if key is not None and proto == UDP and (sport in tunnel_ports or dport in tunnel_ports):
-                        key = None
+                if lt == 1 and caplen >= 48:
+                    # ethertype, IPv4 header (if that is what follows) and TCP/UDP head in one unpack
+                    et, v, tot, frag, proto, sport, dport, seq, offflags = eth4(buf, off)
+                    if et == 0x0800:
+                        if v == 0x45 and (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
+                            b = buf
+                            p = off + 34
+                            l4end = off + 14 + tot
+                            if l4end > off + caplen:
+                                l4end = off + caplen
+                            key = buf[off + 26:off + 38]  # addresses and ports: the conversation's key
+                    elif et == 0x86DD:
+                        if v >> 4 == 6 and caplen >= 68:
+                            plen, proto, sport, dport, seq, offflags = fused6(buf, off + 14)
+                            if proto == TCP or proto == UDP:
+                                b = buf
+                                p = off + 54
+                                l4end = p + plen if plen else off + caplen
+                                if l4end > off + caplen:
+                                    l4end = off + caplen
+                                key = buf[off + 22:off + 58]
+                    elif et == 0x8100:  # one 802.1Q tag
+                        key, b, p, l4end, proto, sport, dport, seq, offflags = self._vlan(buf, off, off + caplen)
+                elif lt in RAW_LINKTYPES and caplen >= 34:
+                    key, b, p, l4end, proto, sport, dport, seq, offflags = self._ip_fast(buf, off, off + caplen)
+                if key is not None and proto == UDP and (sport in tunnel_ports or dport in tunnel_ports):
+                    key = None
                 if key is None:
-                    seg = slow(lt, buf, off, end, ts, decoders)
+                    seg = slow(lt, buf, off, off + caplen, ts, decoders)
                     if seg is None:
                         continue
                     proto, key, b, p, l4end, sport, dport, seq, offflags = seg
@@ -224,6 +224,8 @@ class FlowTable:
                     conv.last_ts = ts
                 elif ts < conv.first_ts:
                     conv.first_ts = ts
+                if not conv.todo and not flags & SYN:
+                    continue
                 if flags:
                     if is_a:
                         if conv.base_a is None:
@@ -241,22 +243,52 @@ class FlowTable:
                     if flags:
                         data_off = p + ((offflags >> 12) << 2)
                         if data_off < l4end or flags & SYN:
-                            insp.feed(is_a == conv.client_is_a, b[data_off:l4end], frame, ts, seq, flags)
+                            insp.feed_at(is_a == conv.client_is_a, b, data_off, l4end, frame, ts, seq, flags)
                     elif proto == UDP:
                         ulen = seq >> 16
                         data_end = p + ulen if 8 <= ulen and p + ulen < l4end else l4end
                         if p + 8 < data_end:
-                            insp.feed(is_a == conv.client_is_a, b[p + 8:data_end], frame, ts, None, 0)
+                            insp.feed_at(is_a == conv.client_is_a, b, p + 8, data_end, frame, ts, None, 0)
                     elif p + ((offflags >> 12) << 2) < l4end:  # TCP without flags
-                        insp.feed(is_a == conv.client_is_a, b[p + ((offflags >> 12) << 2):l4end], frame, ts,
-                                  seq, 0)
+                        insp.feed_at(is_a == conv.client_is_a, b, p + ((offflags >> 12) << 2), l4end, frame,
+                                     ts, seq, 0)
                     if insp.dns:
-                        self._take_dns(conv)
-                if leaks is not None and is_a == conv.client_is_a:
-                    self._leak(conv, proto, b, p, l4end, offflags, seq, flags, frame)
+                        self.dns.take(conv.querier, insp.dns)
+                if leaks is not None:
+                    if is_a == conv.client_is_a:
+                        self._leak(conv, proto, b, p, l4end, offflags, seq, flags, frame)
+                elif insp.done and (proto == UDP or conv.base_a is not None and conv.base_b is not None):
+                    conv.todo = False
         finally:
             self.frames = frame
             gc.set_threshold(*thresholds)
+
+    def _vlan(self, buf, off: int, end: int) -> tuple:
+        """Ethernet with one 802.1Q tag: the fast decode of the IP packet inside (else ``key`` None)."""
+        if end >= off + 52:
+            et = (buf[off + 16] << 8) | buf[off + 17]
+            if et == 0x0800 or et == 0x86DD:
+                return self._ip_fast(buf, off + 18, end)
+        return (None,) * 9
+
+    def _ip_fast(self, buf, ipo: int, end: int) -> tuple:
+        """IPv4 without options or IPv6 without extension headers at ``ipo``, straight to TCP or UDP, in one
+        unpack: ``(key, buf, l4 offset, l4 end, proto, sport, dport, seq, offflags)``; ``key`` None when the
+        packet needs the general path."""
+        v = buf[ipo]
+        if v == 0x45 and end >= ipo + 34:
+            tot, frag, proto, sport, dport, seq, offflags = V4_L4(buf, ipo)
+            if (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
+                l4end = ipo + tot
+                return (buf[ipo + 12:ipo + 24], buf, ipo + 20, l4end if l4end < end else end, proto, sport, dport,
+                        seq, offflags)
+        elif v >> 4 == 6 and end >= ipo + 54:
+            plen, proto, sport, dport, seq, offflags = V6_L4(buf, ipo)
+            if proto == TCP or proto == UDP:
+                l4end = ipo + 40 + plen if plen else end
+                return (buf[ipo + 8:ipo + 44], buf, ipo + 40, l4end if l4end < end else end, proto, sport, dport,
+                        seq, offflags)
+        return (None,) * 9
 
     def _leak(self, conv: Conv, proto: int, b, p: int, l4end: int, offflags: int, seq: int, flags: int,
               frame: int) -> None:
@@ -268,23 +300,6 @@ class FlowTable:
             start, end = p + ((offflags >> 12) << 2), l4end
         if start < end:
             self.leaks.feed(conv, "udp" if proto == UDP else "tcp", bytes(b[start:end]), frame)
-
-    def _take_dns(self, conv: Conv) -> None:
-        """Move the inspector's parsed DNS messages into the per-name entries (port 53 only)."""
-        messages = conv.inspector.dns
-        if DNS_PORT in (conv.a_port, conv.b_port):
-            client = conv.querier
-            if client is None:
-                if conv.a_port == DNS_PORT != conv.b_port:
-                    querier = conv.b_ip
-                elif conv.b_port == DNS_PORT != conv.a_port:
-                    querier = conv.a_ip
-                else:
-                    querier = conv.a_ip if conv.client_is_a else conv.b_ip
-                client = conv.querier = _ip_text(querier)
-            for frame, _ts, msg in messages:
-                self.dns.add(frame, client, msg)
-        messages.clear()
 
     def unassembled_datagrams(self) -> int:
         """IP datagrams whose fragments never all arrived (or overflowed the bounded buffers)."""
@@ -320,7 +335,13 @@ class FlowTable:
         """A conversation from its first packet's key (source, destination address; ports)."""
         n = (len(key) - 4) >> 1
         src, dst = key[:n], key[n:2 * n]
-        conv = Conv(proto, src, sport, dst, dport, frame, ts, flags, self._dns_cache)
+        conv = Conv(proto, src, sport, dst, dport, frame, ts, flags)
+        transport = "tcp" if proto == TCP else "udp"
+        client_port, server_port = (sport, dport) if conv.client_is_a else (dport, sport)
+        if self.remote is not None:
+            conv.inspector = self.remote.new(transport, client_port, server_port, conv.querier)
+        else:
+            conv.inspector = FlowInspector(transport, client_port, server_port, self._dns_cache)
         self.convs.append(conv)
         live = self._live_tcp if proto == TCP else self._live_udp
         live[key] = (conv, True)
@@ -335,13 +356,19 @@ class FlowTable:
         """
         self._live_tcp = {}
         self._live_udp = {}
+        remote: list[Inspection] = []
+        if self.remote is not None:
+            remote, self.dns = self.remote.finish()
         out = []
         for n, conv in enumerate(self.convs, 1):
             flow = conv.to_flow(n, input_index)
-            insp = conv.inspector
-            insp.apply(flow)
-            if insp.dns:
-                self._take_dns(conv)
+            if remote:
+                remote[n - 1].apply(flow)
+            else:
+                insp = conv.inspector
+                insp.apply(flow)
+                if insp.dns:
+                    self.dns.take(conv.querier, insp.dns)
             conv.inspector = None
             out.append(flow)
             if self.leaks is not None:

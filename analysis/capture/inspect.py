@@ -15,6 +15,8 @@ gQUIC ClientHello; mail sessions are followed until STARTTLS and its ClientHello
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from analysis.model import Flow
 from analysis.protocols import dns as dnsp
 from analysis.protocols import gquic, http, mail, quic, socks, tls
@@ -32,6 +34,40 @@ PORT_PROTOCOLS = {143: "imap", 993: "imaps", 110: "pop3", 995: "pop3s", 25: "smt
                   465: "smtps", 2525: "smtp", 53: "dns"}
 TLS_PORT_PROTOCOLS = {993: "imaps", 995: "pop3s", 465: "smtps"}
 MAIL_PORTS = {143: "imap", 110: "pop3", 25: "smtp", 587: "smtp", 2525: "smtp"}
+
+
+class Inspection(NamedTuple):
+    """What one flow's payload showed; ``apply`` writes it into the flow record."""
+
+    app_protocol: str
+    sni: list[str]
+    http_hosts: list[str]
+    alpn: list[str]
+    starttls: bool
+    auth_mechanisms: list[str]
+    cleartext_credentials: bool
+    credential_frames: list[int]
+    notes: list[str]
+
+    def apply(self, flow: Flow) -> None:
+        for name in self.sni:
+            flow.names.add("sni", name)
+        for host in self.http_hosts:
+            flow.names.add("http_host", host)
+        for proto in self.alpn:
+            if proto not in flow.alpn:
+                flow.alpn.append(proto)
+        flow.starttls = flow.starttls or self.starttls
+        for mech in self.auth_mechanisms:
+            if mech not in flow.auth_mechanisms:
+                flow.auth_mechanisms.append(mech)
+        if self.cleartext_credentials:
+            flow.cleartext_credentials = True
+            flow.credential_frames = sorted(set(flow.credential_frames) | set(self.credential_frames))
+        for note in self.notes:
+            if note not in flow.notes:
+                flow.notes.append(note)
+        flow.app_protocol = self.app_protocol
 
 
 class _Stream:
@@ -189,27 +225,23 @@ class FlowInspector:
             if self._c.full or self._s.full:  # past the bound: the sessions' order is lost from here on
                 self._finish()
 
+    def feed_at(self, from_client: bool, buf, start: int, end: int, frame: int, ts: float, seq: int | None,
+                tcp_flags: int) -> None:
+        """``feed`` with the payload given as ``buf[start:end]`` (the flow table's form)."""
+        self.feed(from_client, buf[start:end], frame, ts, seq, tcp_flags)
+
     def apply(self, flow: Flow) -> None:
-        for name in self._sni:
-            flow.names.add("sni", name)
-        for host in self._hosts:
-            flow.names.add("http_host", host)
-        for proto in self._alpn:
-            if proto not in flow.alpn:
-                flow.alpn.append(proto)
+        self.result().apply(flow)
+
+    def result(self) -> Inspection:
+        """What was learned, as plain values (the inspector itself holds parser state)."""
         session = self._mail
-        if session is not None:
-            flow.starttls = flow.starttls or session.starttls
-            for mech in session.mechanisms:
-                if mech not in flow.auth_mechanisms:
-                    flow.auth_mechanisms.append(mech)
-            if session.cleartext_credentials:
-                flow.cleartext_credentials = True
-                flow.credential_frames = sorted(set(flow.credential_frames) | set(session.credential_frames))
-        for note in self._notes:
-            if note not in flow.notes:
-                flow.notes.append(note)
-        flow.app_protocol = self.app_protocol()
+        if session is None:
+            return Inspection(self.app_protocol(), self._sni, self._hosts, self._alpn, False, [], False, [],
+                              self._notes)
+        return Inspection(self.app_protocol(), self._sni, self._hosts, self._alpn, session.starttls,
+                          list(session.mechanisms), session.cleartext_credentials,
+                          list(session.credential_frames), self._notes)
 
     def app_protocol(self) -> str:
         """The contract's app_protocol word for what was seen (the port decides only when nothing was)."""

@@ -242,6 +242,12 @@ class CaptureReader:
             self._raw.finish(hash_rest=False)
             raise
 
+    def file_map(self) -> tuple[mmap.mmap | None, int]:
+        """The mapped file and its descriptor while records come straight from it, else (None, -1)."""
+        if isinstance(self._raw, _MappedFile):
+            return self._raw.map, self._raw.fh.fileno()
+        return None, -1
+
     # -- buffered reading -------------------------------------------------------------------------
     def _fill(self, need: int) -> bool:
         """Make ``need`` bytes available at ``_pos``; False when the stream ends first."""
