@@ -4,7 +4,8 @@ while the flows' ``FlowInspector``s run on the other.
 The parent sends batches of events down a pipe (length-prefixed pickled lists):
 ``(idx, transport, client_port, server_port, querier)`` when a conversation starts and
 ``(idx, from_client, start, end, frame, ts, seq, flags)`` for each payload: its place in the capture file,
-which the child maps too (the parent hands over its descriptor), or, for payload that is not in the file as
+which the child reads with ``pread`` (the parent hands over its descriptor; a mapping would keep every
+page it touched resident), or, for payload that is not in the file as
 stored (gzip input, reassembled fragments), ``(idx, from_client, payload, frame, ts, seq, flags)``. A payload
 costs the parent a small tuple, no copy. The child feeds them to one
 FlowInspector per conversation in the order they were sent, the order of the inline path, and writes the
@@ -208,7 +209,6 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
     """The child's loop: inspect every event until the end mark, then write the results."""
-    filemap = mmap.mmap(capture_fd, 0, access=mmap.ACCESS_READ) if capture_fd >= 0 else b""
     cache = MessageCache()
     dns = DnsEntries()
     inspectors: list[FlowInspector] = []
@@ -231,7 +231,8 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
                 continue
             if len(event) == 8:
                 _idx, from_client, start, end, frame, ts, seq, flags = event
-                insp.feed(from_client, filemap[start:end], frame, ts, seq, flags)
+                payload = os.pread(capture_fd, end - start, start) if end > start else b""
+                insp.feed(from_client, payload, frame, ts, seq, flags)
             else:
                 insp.feed(*event[1:])
             if insp.dns:
