@@ -17,7 +17,7 @@ import socket
 from struct import Struct
 from typing import TYPE_CHECKING
 
-from analysis.capture.inspect import FlowInspector, Inspection
+from analysis.capture.inspect import FlowInspector, apply_inspection
 from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
 from analysis.dnsmap import DnsEntries
@@ -356,14 +356,14 @@ class FlowTable:
         """
         self._live_tcp = {}
         self._live_udp = {}
-        remote: list[Inspection] = []
+        remote: list[tuple] = []
         if self.remote is not None:
             remote, self.dns = self.remote.finish()
         out = []
         for n, conv in enumerate(self.convs, 1):
             flow = conv.to_flow(n, input_index)
             if remote:
-                remote[n - 1].apply(flow)
+                apply_inspection(remote[n - 1], flow)
             else:
                 insp = conv.inspector
                 insp.apply(flow)

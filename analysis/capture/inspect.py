@@ -37,7 +37,8 @@ MAIL_PORTS = {143: "imap", 110: "pop3", 25: "smtp", 587: "smtp", 2525: "smtp"}
 
 
 class Inspection(NamedTuple):
-    """What one flow's payload showed; ``apply`` writes it into the flow record."""
+    """What one flow's payload showed; ``apply_inspection`` writes it into the flow record (a plain tuple of
+    these fields too: a second process sends them so, as plain tuples load several times faster)."""
 
     app_protocol: str
     sni: list[str]
@@ -49,25 +50,28 @@ class Inspection(NamedTuple):
     credential_frames: list[int]
     notes: list[str]
 
-    def apply(self, flow: Flow) -> None:
-        for name in self.sni:
-            flow.names.add("sni", name)
-        for host in self.http_hosts:
-            flow.names.add("http_host", host)
-        for proto in self.alpn:
-            if proto not in flow.alpn:
-                flow.alpn.append(proto)
-        flow.starttls = flow.starttls or self.starttls
-        for mech in self.auth_mechanisms:
-            if mech not in flow.auth_mechanisms:
-                flow.auth_mechanisms.append(mech)
-        if self.cleartext_credentials:
-            flow.cleartext_credentials = True
-            flow.credential_frames = sorted(set(flow.credential_frames) | set(self.credential_frames))
-        for note in self.notes:
-            if note not in flow.notes:
-                flow.notes.append(note)
-        flow.app_protocol = self.app_protocol
+
+def apply_inspection(result: tuple, flow: Flow) -> None:
+    """Write an ``Inspection`` (or a plain tuple of its fields) into ``flow``."""
+    app_protocol, sni, http_hosts, alpn, starttls, mechanisms, cleartext, credential_frames, notes = result
+    for name in sni:
+        flow.names.add("sni", name)
+    for host in http_hosts:
+        flow.names.add("http_host", host)
+    for proto in alpn:
+        if proto not in flow.alpn:
+            flow.alpn.append(proto)
+    flow.starttls = flow.starttls or starttls
+    for mech in mechanisms:
+        if mech not in flow.auth_mechanisms:
+            flow.auth_mechanisms.append(mech)
+    if cleartext:
+        flow.cleartext_credentials = True
+        flow.credential_frames = sorted(set(flow.credential_frames) | set(credential_frames))
+    for note in notes:
+        if note not in flow.notes:
+            flow.notes.append(note)
+    flow.app_protocol = app_protocol
 
 
 class _Stream:
@@ -231,7 +235,7 @@ class FlowInspector:
         self.feed(from_client, buf[start:end], frame, ts, seq, tcp_flags)
 
     def apply(self, flow: Flow) -> None:
-        self.result().apply(flow)
+        apply_inspection(self.result(), flow)
 
     def result(self) -> Inspection:
         """What was learned, as plain values (the inspector itself holds parser state)."""

@@ -33,7 +33,7 @@ from array import array
 from pathlib import Path
 from struct import Struct
 
-from analysis.capture.inspect import FlowInspector, Inspection
+from analysis.capture.inspect import FlowInspector
 from analysis.dnsmap import DnsEntries
 from analysis.errors import EXIT_INTERNAL
 from analysis.protocols.dns import MessageCache
@@ -154,8 +154,9 @@ class RemoteInspection:
         for idx in array("I", data[:whole]):
             proxies[idx].done = True
 
-    def finish(self) -> tuple[list[Inspection], DnsEntries]:
-        """Send what is queued and the end mark; the child's ``Inspection`` per conversation and DNS entries."""
+    def finish(self) -> tuple[list[tuple], DnsEntries]:
+        """Send what is queued and the end mark; the child's ``Inspection`` per conversation (as a plain
+        tuple) and DNS entries."""
         if self.batch:
             self.flush()
         self._send(b"")
@@ -207,11 +208,21 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(parts)
 
 
+class _Finished:
+    """Stands in for an inspector whose result is taken: every later payload of its flow is ignored."""
+
+    done = True
+
+
+FINISHED = _Finished()
+
+
 def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
     """The child's loop: inspect every event until the end mark, then write the results."""
     cache = MessageCache()
     dns = DnsEntries()
-    inspectors: list[FlowInspector] = []
+    inspectors: list[FlowInspector | _Finished] = []  # a finished one is replaced by its result at once
+    results: list[tuple | None] = []
     queriers: list[str | None] = []
     notify = os.fdopen(notify_fd, "wb", buffering=0)
     while True:
@@ -223,6 +234,7 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
             if len(event) == 5:
                 idx, transport, client_port, server_port, querier = event
                 inspectors.append(FlowInspector(transport, client_port, server_port, cache))
+                results.append(None)
                 queriers.append(querier)
                 continue
             idx = event[0]
@@ -239,14 +251,16 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
                 dns.take(queriers[idx], insp.dns)
             if insp.done:
                 finished.append(idx)
+                results[idx] = tuple(insp.result())
+                inspectors[idx] = FINISHED
         if finished:
             notify.write(finished.tobytes())
     notify.close()
-    results = []
     for idx, insp in enumerate(inspectors):
-        if insp.dns:
-            dns.take(queriers[idx], insp.dns)
-        results.append(insp.result())
+        if results[idx] is None:
+            if insp.dns:
+                dns.take(queriers[idx], insp.dns)
+            results[idx] = tuple(insp.result())
     pickle.dump((results, dns), results_out, pickle.HIGHEST_PROTOCOL)
     results_out.flush()
 
