@@ -43,7 +43,7 @@ try:
 except ImportError:  # not POSIX: no second process (pipes with inherited descriptors)
     fcntl = None  # type: ignore[assignment]
 
-BATCH_EVENTS = 256  # events per message
+BATCH_EVENTS = 128  # events per message
 BATCH_BYTES = 1 << 20  # or this much payload, whichever comes first
 PIPE_SIZE = 1 << 20  # asked of the kernel for both pipes (Linux; a smaller pipe only costs waits)
 LENGTH = Struct("<I")
