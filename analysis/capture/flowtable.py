@@ -34,9 +34,13 @@ WELL_KNOWN_UDP = frozenset({53, 67, 68, 123, 137, 138, 161, 443, 500, 1900, 3478
 TCP_HEAD = Struct("!HHIIH").unpack_from
 UDP_HEAD = Struct("!HHH").unpack_from
 # IPv4 (no options) / IPv6 header and the first 14 bytes of TCP (UDP: ports, then length << 16 in "seq")
-V4_L4 = Struct("!2xH2xH1xB10xHHI4xH").unpack_from
-V6_L4 = Struct("!4xHB33xHHI4xH").unpack_from
-ETH_V4_L4 = Struct("!12xHB1xH2xH1xB10xHHI4xH").unpack_from  # Ethernet's ethertype, then as V4_L4
+# The fast path reads what every packet needs: ethertype, IP version, lengths, fragment bits, protocol and
+# TCP's offset and flags (UDP: its checksum, unused); ports and sequence number (L4_HEAD) only when needed.
+V4_HEAD = Struct("!2xH2xH1xB22xH").unpack_from
+V6_HEAD = Struct("!4xHB45xH").unpack_from
+ETH_V4_HEAD = Struct("!12xHB1xH2xH1xB22xH").unpack_from  # Ethernet's ethertype, then as V4_HEAD
+L4_HEAD = Struct("!HHI").unpack_from  # ports; TCP's sequence number (UDP: length << 16 | checksum)
+NO_FAST = (None, None, 0, 0, 0, 0)  # what the fast decoders give for a packet that needs the general path
 PORTS = Struct("!HH").pack
 RAW_LINKTYPES = frozenset({12, 14, 101, 228, 229})
 SYN, ACK = 0x02, 0x10
@@ -151,7 +155,7 @@ class FlowTable:
         decoders = DECODERS
         slow = self._segment
         new_conv = self._new_conv
-        eth4, fused6 = ETH_V4_L4, V6_L4
+        eth4, head6, l4head = ETH_V4_HEAD, V6_HEAD, L4_HEAD
         tunnel_ports = TUNNEL_PORTS
         frame = self.frames
         # the table only grows while frames are read: collect cycles less often (restored below)
@@ -162,8 +166,7 @@ class FlowTable:
                 frame += 1
                 key = None
                 if lt == 1 and caplen >= 48:
-                    # ethertype, IPv4 header (if that is what follows) and TCP/UDP head in one unpack
-                    et, v, tot, frag, proto, sport, dport, seq, offflags = eth4(buf, off)
+                    et, v, tot, frag, proto, offflags = eth4(buf, off)
                     if et == 0x0800:
                         if v == 0x45 and (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
                             b = buf
@@ -174,7 +177,7 @@ class FlowTable:
                             key = buf[off + 26:off + 38]  # addresses and ports: the conversation's key
                     elif et == 0x86DD:
                         if v >> 4 == 6 and caplen >= 68:
-                            plen, proto, sport, dport, seq, offflags = fused6(buf, off + 14)
+                            plen, proto, offflags = head6(buf, off + 14)
                             if proto == TCP or proto == UDP:
                                 b = buf
                                 p = off + 54
@@ -183,11 +186,13 @@ class FlowTable:
                                     l4end = off + caplen
                                 key = buf[off + 22:off + 58]
                     elif et == 0x8100:  # one 802.1Q tag
-                        key, b, p, l4end, proto, sport, dport, seq, offflags = self._vlan(buf, off, off + caplen)
+                        key, b, p, l4end, proto, offflags = self._vlan(buf, off, off + caplen)
                 elif lt in RAW_LINKTYPES and caplen >= 34:
-                    key, b, p, l4end, proto, sport, dport, seq, offflags = self._ip_fast(buf, off, off + caplen)
-                if key is not None and proto == UDP and (sport in tunnel_ports or dport in tunnel_ports):
-                    key = None
+                    key, b, p, l4end, proto, offflags = self._ip_fast(buf, off, off + caplen)
+                if key is not None and proto == UDP:
+                    sport, dport, seq = l4head(b, p)
+                    if sport in tunnel_ports or dport in tunnel_ports:
+                        key = None
                 if key is None:
                     seg = slow(lt, buf, off, off + caplen, ts, decoders)
                     if seg is None:
@@ -198,6 +203,22 @@ class FlowTable:
                         continue
                     flags = offflags & 0x01FF
                     entry = live_tcp.get(key)
+                    if entry is not None:
+                        conv, is_a = entry
+                        if not conv.todo and not flags & SYN:  # nothing to learn: count it (as below)
+                            if is_a:
+                                conv.a_pkts += 1
+                                conv.a_bytes += origlen
+                            else:
+                                conv.b_pkts += 1
+                                conv.b_bytes += origlen
+                            conv.last_frame = frame
+                            if ts > conv.last_ts:
+                                conv.last_ts = ts
+                            elif ts < conv.first_ts:
+                                conv.first_ts = ts
+                            continue
+                    sport, dport, seq = l4head(b, p)
                 else:
                     if p + 8 > l4end:
                         continue
@@ -269,26 +290,23 @@ class FlowTable:
             et = (buf[off + 16] << 8) | buf[off + 17]
             if et == 0x0800 or et == 0x86DD:
                 return self._ip_fast(buf, off + 18, end)
-        return (None,) * 9
+        return NO_FAST
 
     def _ip_fast(self, buf, ipo: int, end: int) -> tuple:
-        """IPv4 without options or IPv6 without extension headers at ``ipo``, straight to TCP or UDP, in one
-        unpack: ``(key, buf, l4 offset, l4 end, proto, sport, dport, seq, offflags)``; ``key`` None when the
-        packet needs the general path."""
+        """IPv4 without options or IPv6 without extension headers at ``ipo``, straight to TCP or UDP:
+        ``(key, buf, l4 offset, l4 end, proto, offflags)``; ``key`` None when it needs the general path."""
         v = buf[ipo]
         if v == 0x45 and end >= ipo + 34:
-            tot, frag, proto, sport, dport, seq, offflags = V4_L4(buf, ipo)
+            tot, frag, proto, offflags = V4_HEAD(buf, ipo)
             if (proto == TCP or proto == UDP) and not frag & 0x3FFF and tot >= 28:
                 l4end = ipo + tot
-                return (buf[ipo + 12:ipo + 24], buf, ipo + 20, l4end if l4end < end else end, proto, sport, dport,
-                        seq, offflags)
+                return buf[ipo + 12:ipo + 24], buf, ipo + 20, l4end if l4end < end else end, proto, offflags
         elif v >> 4 == 6 and end >= ipo + 54:
-            plen, proto, sport, dport, seq, offflags = V6_L4(buf, ipo)
+            plen, proto, offflags = V6_HEAD(buf, ipo)
             if proto == TCP or proto == UDP:
                 l4end = ipo + 40 + plen if plen else end
-                return (buf[ipo + 8:ipo + 44], buf, ipo + 40, l4end if l4end < end else end, proto, sport, dport,
-                        seq, offflags)
-        return (None,) * 9
+                return buf[ipo + 8:ipo + 44], buf, ipo + 40, l4end if l4end < end else end, proto, offflags
+        return NO_FAST
 
     def _leak(self, conv: Conv, proto: int, b, p: int, l4end: int, offflags: int, seq: int, flags: int,
               frame: int) -> None:
