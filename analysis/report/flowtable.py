@@ -18,7 +18,8 @@ CSV_COLUMNS = (
 NAME_WIDTH = 48
 BATCH = 512  # flows per piece written
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode  # as json.dumps(..., ensure_ascii=False), built once
+# as json.dumps(..., ensure_ascii=False), built once; a flow holds no cycles to look for
+JSON_LINE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def render_flows(capture: Capture, fmt: str) -> str:
