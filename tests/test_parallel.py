@@ -76,6 +76,17 @@ def test_gzip_input_sends_payload_bytes_and_matches(tmp_path):
     assert remote == local
 
 
+def test_damaged_capture_same_in_both_paths(tmp_path):
+    """A capture cut in the middle of a record: both paths report what was read, marked incomplete."""
+    cut = tmp_path / "cut.pcapng"
+    data = SHIPPED[0].read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    remote, local = both(cut)
+    assert remote["inputs"][0]["complete"] is False
+    assert remote["flows"]
+    assert remote == local
+
+
 def test_big_files_take_the_second_process(tmp_path, monkeypatch):
     small = tmp_path / "small.pcap"
     small.write_bytes(b"\0" * 100)

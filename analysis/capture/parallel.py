@@ -57,7 +57,7 @@ class WorkerError(RuntimeError):
 
 def worth_a_worker(path: str) -> bool:
     """True for a capture big enough to gain from a second process, on a machine with a second core."""
-    if fcntl is None:
+    if fcntl is None or not sys.executable:  # not POSIX, or no Python to start (embedded)
         return False
     try:
         cores = len(os.sched_getaffinity(0))
