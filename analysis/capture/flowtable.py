@@ -203,22 +203,8 @@ class FlowTable:
                         continue
                     flags = offflags & 0x01FF
                     entry = live_tcp.get(key)
-                    if entry is not None:
-                        conv, is_a = entry
-                        if not conv.todo and not flags & SYN:  # nothing to learn: count it (as below)
-                            if is_a:
-                                conv.a_pkts += 1
-                                conv.a_bytes += origlen
-                            else:
-                                conv.b_pkts += 1
-                                conv.b_bytes += origlen
-                            conv.last_frame = frame
-                            if ts > conv.last_ts:
-                                conv.last_ts = ts
-                            elif ts < conv.first_ts:
-                                conv.first_ts = ts
-                            continue
-                    sport, dport, seq = l4head(b, p)
+                    if entry is None or flags & SYN or entry[0].todo:  # else only counted: no need
+                        sport, dport, seq = l4head(b, p)
                 else:
                     if p + 8 > l4end:
                         continue
