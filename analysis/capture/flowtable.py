@@ -360,15 +360,12 @@ class FlowTable:
         """
         self._live_tcp = {}
         self._live_udp = {}
-        remote: list[tuple] = []
         if self.remote is not None:
-            remote, self.dns = self.remote.finish()
+            self.remote.end()  # the second process finishes while the flow records are made here
         out = []
         for n, conv in enumerate(self.convs, 1):
             flow = conv.to_flow(n, input_index)
-            if remote:
-                apply_inspection(remote[n - 1], flow)
-            else:
+            if self.remote is None:
                 insp = conv.inspector
                 insp.apply(flow)
                 if insp.dns:
@@ -377,5 +374,9 @@ class FlowTable:
             out.append(flow)
             if self.leaks is not None:
                 self.flow_of[id(conv)] = flow
+        if self.remote is not None:
+            results, self.dns = self.remote.finish()
+            for flow, result in zip(out, results, strict=True):
+                apply_inspection(result, flow)
         self.convs = []
         return out

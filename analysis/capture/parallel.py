@@ -154,14 +154,19 @@ class RemoteInspection:
         for idx in array("I", data[:whole]):
             proxies[idx].done = True
 
-    def finish(self) -> tuple[list[tuple], DnsEntries]:
-        """Send what is queued and the end mark; the child's ``Inspection`` per conversation (as a plain
-        tuple) and DNS entries."""
+    def end(self) -> None:
+        """Send what is queued and the end mark: the child finishes while this process goes on."""
         if self.batch:
             self.flush()
         self._send(b"")
         try:
             self.proc.stdin.close()
+        except OSError:
+            raise WorkerError(self._failure()) from None
+
+    def finish(self) -> tuple[list[tuple], DnsEntries]:
+        """The child's ``Inspection`` per conversation (as a plain tuple) and DNS entries (after ``end``)."""
+        try:
             results, dns = pickle.load(self.proc.stdout)
         except (OSError, EOFError, pickle.UnpicklingError):
             raise WorkerError(self._failure()) from None
