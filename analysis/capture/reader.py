@@ -434,10 +434,13 @@ class CaptureReader:
                     raise Damage(start, "block length lies: the trailing copy differs")
                 first = False
                 self._pos = pos + blen
-                if btype == 6:  # enhanced packet block
+                if btype == 6 or btype == 2:  # enhanced or obsolete packet block: alike but for the interface
                     if blen < 32:
-                        raise Damage(start, "enhanced packet block too short")
-                    iface, hi, lo, caplen, origlen = epb(buf, pos + 8)
+                        raise Damage(start, "packet block too short")
+                    if btype == 6:
+                        iface, hi, lo, caplen, origlen = epb(buf, pos + 8)
+                    else:
+                        iface, _drops, hi, lo, caplen, origlen = Struct(order + "HHIIII").unpack_from(buf, pos + 8)
                     if caplen > blen - 32:
                         raise Damage(start, f"captured length {caplen} exceeds its block")
                     if iface >= len(ifaces):
@@ -451,17 +454,6 @@ class CaptureReader:
                     lt, _tick, _toff, snap = ifaces[0]
                     caplen = min(origlen, blen - 16, snap or origlen)
                     yield lt, buf, pos + 12, caplen, origlen, 0.0
-                elif btype == 2:  # obsolete packet block
-                    if blen < 32:
-                        raise Damage(start, "packet block too short")
-                    iface, _drops, hi, lo, caplen, origlen = Struct(order + "HHIIII").unpack_from(
-                        buf, pos + 8)
-                    if caplen > blen - 32:
-                        raise Damage(start, f"captured length {caplen} exceeds its block")
-                    if iface >= len(ifaces):
-                        raise Damage(start, f"packet refers to undefined interface {iface}")
-                    lt, tick, toff, _snap = ifaces[iface]
-                    yield lt, buf, pos + 28, caplen, origlen, ((hi << 32) | lo) * tick + toff
                 elif btype == 1:  # interface description
                     if blen < 20:
                         raise Damage(start, "interface description block too short")
