@@ -57,8 +57,8 @@ class WorkerError(RuntimeError):
 
 def worth_a_worker(path: str) -> bool:
     """True for a capture big enough to gain from a second process, on a machine with a second core."""
-    if fcntl is None or not sys.executable:  # not POSIX, or no Python to start (embedded)
-        return False
+    if fcntl is None or not sys.executable or getattr(sys, "frozen", False):
+        return False  # not POSIX, or no Python interpreter to start (embedded, frozen)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
