@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from analysis.capture.flowtable import FlowTable
@@ -14,17 +15,29 @@ from analysis.errors import InputError
 from analysis.model import Capture
 from analysis.sources.leaks import PayloadLeaks, classified_findings
 
+BULK_MIN_BYTES = 16 << 20  # smaller captures are read faster without importing numpy
+
+
+def worth_bulk(path: str) -> bool:
+    """True for a capture big enough to gain from counting settled conversations in bulk."""
+    try:
+        return os.path.getsize(path) >= BULK_MIN_BYTES
+    except OSError:
+        return False
+
 
 def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
                  case: Case | None = None, catalog_paths: list[str] | tuple[str, ...] = (),
-                 parallel: bool | None = None) -> Capture:
+                 parallel: bool | None = None, bulk: bool | None = None) -> Capture:
     """Read one capture file in a single streaming pass.
 
     Raises InputError when nothing can be read; a file damaged later gives everything read up to the
     damage, with ``complete=False``, the byte offset and a warning in its InputInfo. With a ``case`` whose
     canary is set, what the clients sent in clear is searched for it (``credential-leak`` findings; the
     flows' categories for them come from the bundled catalog and ``catalog_paths``). The payloads are
-    inspected in a second process when ``parallel`` is True, or when it is None and the file is big enough.
+    inspected in a second process when ``parallel`` is True, or when it is None and the file is big enough;
+    frames of settled conversations are counted in bulk (``analysis.capture.bulk``) when ``bulk`` is True,
+    or when it is None and the file is big, mapped and has no canary to search for.
     """
     reader = CaptureReader(path, input_index, progress)
     leaks = PayloadLeaks(case) if case is not None and case.canary else None
@@ -36,7 +49,13 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
             remote = None
     try:
         table = FlowTable(leaks, remote)
-        table.run(reader.records())
+        mapped = reader.file_map()[0] is not None
+        if leaks is None and mapped and (bulk or (bulk is None and worth_bulk(path))):
+            from analysis.capture.bulk import run_bulk  # numpy: imported only for big captures
+
+            run_bulk(table, reader)
+        else:
+            table.run(reader.records())
         return _finish(path, input_index, reader, table, case, leaks, catalog_paths)
     finally:
         if remote is not None:

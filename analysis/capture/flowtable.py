@@ -143,7 +143,12 @@ class FlowTable:
         self.flow_of: dict[int, Flow] = {}  # id(conv) -> its Flow, for the canary search's hits
 
     def run(self, records) -> None:
-        """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples).
+        """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples)."""
+        self.count(enumerate(records, self.frames + 1))
+
+    def count(self, numbered) -> None:
+        """Count frames given as ``(frame number, record)`` pairs, in frame order (numbers may skip frames
+        that were counted in bulk, see ``analysis.capture.bulk``).
 
         The common case (Ethernet or raw IP; IPv4 without options or IPv6 without extension headers,
         straight to TCP/UDP, no tunnel port) is decoded with one ``unpack_from``; everything else takes
@@ -162,8 +167,7 @@ class FlowTable:
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
-            for lt, buf, off, caplen, origlen, ts in records:
-                frame += 1
+            for frame, (lt, buf, off, caplen, origlen, ts) in numbered:
                 key = None
                 if lt == 1 and caplen >= 48:
                     et, v, tot, frag, proto, offflags = eth4(buf, off)

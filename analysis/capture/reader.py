@@ -302,6 +302,8 @@ class CaptureReader:
         else:
             raise InputError(self.path, "not a pcap or pcapng capture (unknown magic number)", 0)
         self.info.format = self._format + ("+gzip" if self._gzip else "")
+        if self._format == "pcap":
+            self._pcap_header()
 
     # -- records ------------------------------------------------------------------------------------
     def records(self) -> Iterator[Record]:
@@ -320,19 +322,56 @@ class CaptureReader:
             if error is not None:
                 self.info.warnings.append(f"sha256 not computed: read error: {error}")
 
-    def _pcap(self) -> Iterator[Record]:
+    def _pcap_header(self) -> None:
+        """Read and check the 24-byte pcap file header: byte order, time unit, link type."""
+        order, scale = PCAP_MAGICS[self._buf[:4]]
         try:
-            order, scale = PCAP_MAGICS[self._buf[:4]]
             if not self._fill(24):
                 raise InputError(self.path, "truncated pcap file header (needs 24 bytes)", 0)
-            snaplen, network = Struct(order + "12xII").unpack_from(self._buf, 4)
-            linktype = network & 0xFFFF
-            if snaplen > MAX_SNAPLEN:
-                raise InputError(self.path, f"implausible snap length {snaplen} in the file header", 16)
-            if linktype not in SUPPORTED_LINKTYPES:
-                raise InputError(self.path, f"unsupported link type {linktype_name(linktype)}", 20)
-            self.interfaces.append(linktype)
-            self._pos = 24
+        except Damage as exc:
+            raise InputError(self.path, exc.message, 0) from None
+        snaplen, network = Struct(order + "12xII").unpack_from(self._buf, 4)
+        linktype = network & 0xFFFF
+        if snaplen > MAX_SNAPLEN:
+            raise InputError(self.path, f"implausible snap length {snaplen} in the file header", 16)
+        if linktype not in SUPPORTED_LINKTYPES:
+            raise InputError(self.path, f"unsupported link type {linktype_name(linktype)}", 20)
+        self.interfaces.append(linktype)
+        self.pcap_layout = (order, scale, linktype)
+        self._pos = 24
+
+    def record_starts(self, size: int) -> Iterator[list[int]]:
+        """For a mapped pcap file: offsets of the record headers (16 bytes, then the frame), ``size`` at a
+        time, as long as whole records follow each other in the file. Where it stops (the end, or damage),
+        ``records()`` goes on and reports what is wrong. Nothing for other inputs."""
+        if self._format != "pcap" or not isinstance(self._raw, _MappedFile):
+            return
+        caplen_at = Struct(self.pcap_layout[0] + "I").unpack_from
+        buf, pos = self._buf, self._pos
+        last = len(buf) - 16
+        passed = self._passed
+        while pos <= last:
+            passed(pos)  # the caller is done with the frames before this batch
+            starts: list[int] = []
+            add = starts.append
+            for _ in range(size):
+                end = pos + 16 + caplen_at(buf, pos + 8)[0]
+                if end > last + 16:
+                    break
+                add(pos)
+                pos = end
+                if pos > last:
+                    break
+            if not starts:
+                break
+            self._pos = pos
+            yield starts
+            if len(starts) < size and pos <= last:
+                break
+
+    def _pcap(self) -> Iterator[Record]:
+        try:
+            order, scale, linktype = self.pcap_layout
             rec = Struct(order + "IIII").unpack_from
             fill = self._fill
             passed = self._passed

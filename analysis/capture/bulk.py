@@ -1,0 +1,390 @@
+"""Bulk counting for big captures: frames of settled conversations are counted with numpy, a batch at a time.
+
+A conversation is settled once the flow table has nothing left to learn from its packets (``Conv.todo``
+False); in a big capture most frames belong to such conversations and only move its counters. Here a batch
+of frames is decoded at once from the mapped file (link layer, IP, TCP/UDP header fields), each frame's
+conversation is found with one dictionary look-up per distinct address/port key, and packets, bytes, the
+last frame and the times are added up per conversation. Every other frame goes through
+``FlowTable.count``, in frame order, before the sums are added: the table ends exactly as after the plain
+pass (tests/test_bulk.py compares both on every capture).
+
+What keeps it exact:
+- a conversation is counted in bulk in a batch only when it was settled before the batch began and each of
+  its frames in the batch is a plain TCP/UDP segment (decoded as the table's fast path decodes it) and no
+  SYN (which may start a new connection on the same ports);
+- frames the table ignores (ARP, ICMP, truncated headers...) go to it anyway, as they come;
+- a batch with a frame whose conversation cannot be told here (IP options, extension headers, fragments,
+  tunnels, MPLS, link types not decoded here) goes through the table whole.
+"""
+
+from __future__ import annotations
+
+from itertools import islice, repeat
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from analysis.capture.flowtable import SYN, TCP, UDP
+from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, TUNNEL_PORTS
+from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
+
+if TYPE_CHECKING:
+    from analysis.capture.flowtable import FlowTable
+    from analysis.capture.reader import CaptureReader
+
+BATCH = 8192  # frames decoded at once (their pages of the file stay mapped until the batch is done)
+ETHERNET, SLL, SLL2 = 1, 113, 276
+RAW_IP = frozenset({12, 14, 101, 228, 229})
+MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+
+
+class Columns(NamedTuple):
+    """One batch of frames, one array each: link type, offset of the frame in the file, lengths, time."""
+
+    lt: np.ndarray
+    off: np.ndarray
+    caplen: np.ndarray
+    origlen: np.ndarray
+    ts: np.ndarray
+
+
+class FileViews:
+    """The mapped file as bytes, and as unaligned 16/32-bit (big- and little-endian) and 64-bit words at
+    every byte offset, so that one fancy index gathers a field of every frame."""
+
+    def __init__(self, buf) -> None:
+        n = len(buf)
+        self.u8 = np.frombuffer(buf, np.uint8)
+        self.be16 = np.ndarray((n - 1,), ">u2", buffer=buf, strides=(1,))
+        self.be32 = np.ndarray((n - 3,), ">u4", buffer=buf, strides=(1,))
+        self.le32 = np.ndarray((n - 3,), "<u4", buffer=buf, strides=(1,))
+        self.u64 = np.ndarray((n - 7,), "<u8", buffer=buf, strides=(1,))
+
+
+def _table(values, size: int) -> np.ndarray:
+    """A lookup table: ``table[x]`` is True for x in ``values`` (one gather instead of ``np.isin``)."""
+    table = np.zeros(size, bool)
+    table[sorted(values)] = True
+    return table
+
+
+TAG = _table(VLAN_TAGS, 1 << 16)
+IP = _table((ETH_IPV4, ETH_IPV6), 1 << 16)
+ONWARD = _table(VLAN_TAGS | MPLS | {PPPOE_SESSION}, 1 << 16)  # ethertypes that may still lead to IP
+TUNNEL = _table(TUNNEL_PORTS, 1 << 16)
+V4_ONWARD = _table({TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)  # IPv4 protocols that may carry TCP or UDP
+V6_ONWARD = _table(EXT_GENERIC | {EXT_AH, EXT_FRAGMENT, TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)
+REACH = 80  # every field read lies within this many bytes of the frame's start
+
+
+class Decoded(NamedTuple):
+    """Per frame of a batch: ``plain`` (a TCP/UDP segment the table counts, decoded here) and ``unknown``
+    (its conversation cannot be told here); for plain frames the IP offset (from the frame's start), the
+    protocol, the IP version (``v6``) and whether the TCP SYN flag is set."""
+
+    plain: np.ndarray
+    unknown: np.ndarray
+    ipo: np.ndarray
+    proto: np.ndarray
+    v6: np.ndarray
+    syn: np.ndarray
+
+
+def _link(lt: np.ndarray) -> tuple:
+    """Offsets of the ethertype field, of IP after it, of the ethertype after one VLAN tag, the shortest
+    frame with an ethertype; whether the link type has an ethertype, whether it is raw IP. One value for
+    the whole batch when it has one link type, else one per frame."""
+    first = int(lt[0])
+    if (lt == first).all():
+        sll2 = first == SLL2
+        etpos = 14 if first == SLL else 0 if sll2 else 12
+        return (etpos, 20 if sll2 else etpos + 2, 22 if sll2 else etpos + 4, 20 if sll2 else etpos + 2,
+                np.bool_(first in (ETHERNET, SLL, SLL2)), np.bool_(first in RAW_IP))
+    sll2 = lt == SLL2
+    etpos = np.where(lt == SLL, 14, np.where(sll2, 0, 12))
+    return (etpos, np.where(sll2, 20, etpos + 2), np.where(sll2, 22, etpos + 4), np.where(sll2, 20, etpos + 2),
+            (lt == ETHERNET) | (lt == SLL) | sll2, np.isin(lt, sorted(RAW_IP)))
+
+
+def decode(v: FileViews, c: Columns) -> Decoded:
+    """Classify every frame of ``c`` as the flow table would decode it (see the module's rules)."""
+    off, cap = c.off, c.caplen
+    if int(off.max()) + REACH < len(v.u64):
+        def at(view: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            return view[idx]
+    else:  # near the end of the file: indices past it are clamped (their values are masked out below)
+        def at(view: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            return view[np.minimum(idx, len(view) - 1)]
+    etpos, ip_after, inner, minlen, has_et, raw = _link(c.lt)
+    short = cap < minlen
+    et = at(v.be16, off + etpos)
+    tagged = TAG[et] & ~short
+    short |= tagged & (cap < inner + 2)
+    et = np.where(tagged, at(v.be16, off + inner), et)
+    ipo = np.where(tagged, inner + 2, ip_after)
+    if raw.any():
+        ipo = np.where(raw, 0, ipo)
+    is_ip = IP[et]
+    unknown = (~has_et & ~raw) | (has_et & ~short & ~is_ip & ONWARD[et])
+    # IP: anything that is not IPv4/IPv6, or too short for its header, is ignored by the table
+    ip = ((has_et & ~short & is_ip) | raw) & (cap >= ipo + 20)
+    base = off + ipo
+    b0 = at(v.u8, base)
+    ver = b0 >> 4
+    v4 = ip & (ver == 4)
+    v6 = ip & (ver == 6) & (cap >= ipo + 40)
+    proto = np.where(v6, at(v.u8, base + 6), at(v.u8, base + 9))
+    word = at(v.be32, base + 4)  # IPv4: identification, flags and fragment offset; IPv6: payload length...
+    tot = at(v.be16, base + 2)
+    l4_proto = (proto == TCP) | (proto == UDP)
+    # straight to TCP/UDP: IPv4 without options or fragmentation, IPv6 without extension headers
+    plain4 = v4 & (b0 == 0x45) & l4_proto & (word & 0x3FFF == 0)
+    plain6 = v6 & l4_proto
+    unknown |= v4 & ~plain4 & V4_ONWARD[proto]
+    unknown |= v6 & ~plain6 & V6_ONWARD[proto]
+    no_total = tot == 0  # IPv4 total length 0 (segmentation offload): the frame's length counts
+    plain = (plain4 & (no_total | (tot >= 20))) | plain6
+    plen = word >> 16
+    l4 = base + np.where(v6, 40, 20)
+    end = off + cap
+    l4end = np.where(v6, np.where(plen > 0, l4 + plen, end), np.where(no_total, end, base + tot))
+    tcp = proto == TCP
+    plain &= l4 + np.where(tcp, 16, 8) <= np.minimum(l4end, end)  # a shorter segment is skipped by the table
+    ports = at(v.be32, l4)
+    tunnel = plain & ~tcp & (TUNNEL[ports >> 16] | TUNNEL[ports & 0xFFFF])  # may be a tunnel: not decoded here
+    unknown |= tunnel
+    plain &= ~tunnel
+    syn = plain & tcp & (at(v.u8, l4 + 13) & SYN != 0)
+    return Decoded(plain, unknown, ipo, proto, v6, syn)
+
+
+def _key_rows(v: FileViews, c: Columns, d: Decoded, idx: np.ndarray) -> np.ndarray:
+    """The conversation key of the plain frames ``idx``: protocol and version, then the addresses and ports
+    as 64-bit words (IPv4: 12 bytes, IPv6: 36 bytes, zero-padded)."""
+    base = c.off[idx] + d.ipo[idx]
+    six = d.v6[idx]
+    rows = np.zeros((len(idx), 6), np.uint64)
+    rows[:, 0] = d.proto[idx].astype(np.uint64) | (six.astype(np.uint64) << np.uint64(8))
+    addr = base + np.where(six, 8, 12)  # every field read lies inside the frame (see decode)
+    rows[:, 1] = v.u64[addr]
+    four, addr6 = ~six, addr[six]
+    rows[four, 2] = v.le32[addr[four] + 8]
+    rows[six, 2] = v.u64[addr6 + 8]
+    rows[six, 3] = v.u64[addr6 + 16]
+    rows[six, 4] = v.u64[addr6 + 24]
+    rows[six, 5] = v.le32[addr6 + 32]
+    return rows
+
+
+def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row per distinct key, each row's distinct-key number): a hash first, checked row by
+    row; on a collision the rows themselves are compared."""
+    h = rows[:, 0] * MIX[0]
+    for j in range(1, rows.shape[1]):
+        h = (h ^ rows[:, j]) * MIX[1]
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    if not (rows == rows[first][inv]).all():
+        whole = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1] * 8))).ravel()
+        _, first, inv = np.unique(whole, return_index=True, return_inverse=True)
+    return first, inv.ravel()
+
+
+class BulkCounter:
+    """Feeds batches to one ``FlowTable``; ``buf`` is the mapped file the frames' offsets point into."""
+
+    def __init__(self, table: FlowTable, buf) -> None:
+        self.table = table
+        self.buf = buf
+        self.views = FileViews(buf)
+        self.bulk_frames = 0  # frames counted here (for tests and the benchmark)
+
+    def batch(self, c: Columns) -> None:
+        """Count the frames of one batch (numbered on from ``table.frames``).
+
+        Keys (one direction of a conversation) whose conversation is settled, with no SYN in the batch,
+        are counted in bulk at once. The other frames are handed to the table in frame order, except that
+        once a key's conversation is settled, its further frames are set aside for the bulk sums (until a
+        SYN on it, which the table sees, since it may start a new connection on the same ports).
+        """
+        table, n = self.table, len(c.off)
+        base = table.frames
+        d = decode(self.views, c)
+        if d.unknown.any():
+            table.count(zip(range(base + 1, base + n + 1), self._records(c, np.arange(n)), strict=True))
+            table.frames = base + n
+            return
+        plain = np.flatnonzero(d.plain)
+        keys = _Keys(self, c, d, plain)
+        settled = [keys.settled(j) for j in range(len(keys.bytes))]
+        slot_of_key = np.array([s[0] for s in settled] + [-1], np.int64)
+        slot = slot_of_key[keys.inv]
+        nosyn = np.ones(len(keys.convs) + 1, bool)
+        nosyn[slot[d.syn[plain]]] = False
+        nosyn[-1] = False
+        static = nosyn[slot]
+        u = len(keys.bytes)
+        rest = np.ones(n, bool)
+        rest[plain[static]] = False
+        ci = np.flatnonzero(rest)
+        key_of = np.full(n, u, np.int64)  # u: not a plain frame (the table decodes it)
+        key_of[plain] = keys.inv
+        # a frame's entry in ``state``: its key's (slot * 2 + side B) once settled, else -1; SYNs and
+        # frames without a key look at the entry past the end, which stays -1
+        look = np.where(d.syn, u, key_of)
+        state = [s * 2 + (not a) if s >= 0 else -1 for s, a in settled] + [-1]
+        codes: list[int] = []
+        table.count(self._frames(c, base, ci, look[ci].tolist(), key_of[ci].tolist(), keys, state, codes))
+        table.frames = base + n
+        is_a = np.array([a for _s, a in settled] + [False], bool)[keys.inv]
+        later = np.array(codes, np.int64)
+        kept = later >= 0
+        later = later[kept]
+        idx = np.concatenate([plain[static], ci[kept]])
+        if len(idx):
+            self._add(c, base, idx, keys.convs, np.concatenate([slot[static], later >> 1]),
+                      np.concatenate([is_a[static], (later & 1) == 0]))
+
+    def _records(self, c: Columns, idx: np.ndarray):
+        """The frames ``idx`` as the reader's record tuples."""
+        return zip(c.lt[idx].tolist(), repeat(self.buf), c.off[idx].tolist(), c.caplen[idx].tolist(),
+                   c.origlen[idx].tolist(), c.ts[idx].tolist())
+
+    def _frames(self, c: Columns, base: int, ci: np.ndarray, look: list, key_of: list, keys: _Keys,
+                state: list, codes: list):
+        """``(frame, record)`` for the table: the frames ``ci``, but those of keys whose conversation is
+        settled, which only get their key's code appended to ``codes`` (others: -1)."""
+        lt, off, caplen = c.lt[ci].tolist(), c.off[ci].tolist(), c.caplen[ci].tolist()
+        origlen, ts = c.origlen[ci].tolist(), c.ts[ci].tolist()
+        buf = self.buf
+        first = base + 1
+        add = codes.append
+        u = len(state) - 1
+        for k, (i, g) in enumerate(zip(ci.tolist(), look, strict=True)):
+            code = state[g]
+            if code >= 0:
+                add(code)
+                continue
+            add(-1)
+            yield first + i, (lt[k], buf, off[k], caplen[k], origlen[k], ts[k])
+            j = key_of[k]
+            if j == u:
+                continue
+            if g == u:  # a SYN: a new connection may have replaced the conversation, in both directions
+                state[j] = -1
+                r = keys.reverse(j)
+                if r >= 0:
+                    state[r] = -1
+            if state[j] < 0:
+                slot, is_a = keys.settled(j)
+                if slot >= 0:
+                    state[j] = slot * 2 + (not is_a)
+
+    def _add(self, c: Columns, base: int, bulk: np.ndarray, slots: list, slot: np.ndarray,
+             is_a: np.ndarray) -> None:
+        """Add the bulk frames' counts to their conversations (after the other frames were counted)."""
+        m = len(slots)
+        code = slot * 2 + (~is_a)
+        pkts = np.bincount(code, minlength=2 * m).tolist()
+        nbytes = np.bincount(code, weights=c.origlen[bulk], minlength=2 * m).astype(np.int64).tolist()
+        last = np.zeros(m, np.int64)
+        np.maximum.at(last, slot, bulk + (base + 1))
+        hi = np.full(m, -np.inf)
+        lo = np.full(m, np.inf)
+        ts = c.ts[bulk]
+        np.maximum.at(hi, slot, ts)
+        np.minimum.at(lo, slot, ts)
+        self.bulk_frames += len(bulk)
+        for s in np.unique(slot).tolist():
+            conv = slots[s]
+            conv.a_pkts += pkts[2 * s]
+            conv.a_bytes += nbytes[2 * s]
+            conv.b_pkts += pkts[2 * s + 1]
+            conv.b_bytes += nbytes[2 * s + 1]
+            frame = int(last[s])
+            if frame > conv.last_frame:
+                conv.last_frame = frame
+            t = float(hi[s])
+            if t > conv.last_ts:
+                conv.last_ts = t
+            t = float(lo[s])
+            if t < conv.first_ts:
+                conv.first_ts = t
+
+
+class _Keys:
+    """The distinct keys (protocol, addresses, ports in one direction) of a batch's plain frames: each
+    frame's key number (``inv``), each key's bytes as the flow table's dictionaries hold them, and the
+    settled conversations found so far (``convs``, numbered by slot)."""
+
+    def __init__(self, counter: BulkCounter, c: Columns, d: Decoded, plain: np.ndarray) -> None:
+        self.convs: list = []
+        self._slot: dict[int, int] = {}
+        self._index: dict[tuple[int, bytes], int] | None = None
+        if not len(plain):
+            self.inv, self.bytes, self.protos = plain, [], []
+            return
+        first, self.inv = _distinct(_key_rows(counter.views, c, d, plain))
+        rep = plain[first]
+        six = d.v6[rep]
+        starts = (c.off[rep] + d.ipo[rep] + np.where(six, 8, 12)).tolist()
+        buf = counter.buf
+        self.bytes = [buf[s:s + (36 if v else 12)] for s, v in zip(starts, six.tolist(), strict=True)]
+        self.protos = d.proto[rep].tolist()
+        table = counter.table
+        self._live = (table._live_tcp, table._live_udp)
+
+    def settled(self, j: int) -> tuple[int, bool]:
+        """(slot, side A?) of key ``j``'s conversation if it is settled now, else (-1, False)."""
+        entry = self._live[self.protos[j] != TCP].get(self.bytes[j])
+        if entry is None or entry[0].todo:
+            return -1, False
+        conv = entry[0]
+        slot = self._slot.get(id(conv))
+        if slot is None:
+            slot = self._slot[id(conv)] = len(self.convs)
+            self.convs.append(conv)
+        return slot, entry[1]
+
+    def reverse(self, j: int) -> int:
+        """The number of the key in the other direction, or -1 when the batch has no frame with it."""
+        if self._index is None:
+            self._index = {(p, k): n for n, (p, k) in enumerate(zip(self.protos, self.bytes, strict=True))}
+        key = self.bytes[j]
+        half = (len(key) - 4) >> 1
+        other = key[half:2 * half] + key[:half] + key[-2:] + key[-4:-2]
+        return self._index.get((self.protos[j], other), -1)
+
+
+def pcap_columns(v: FileViews, starts: list[int], order: str, scale: float, linktype: int) -> Columns:
+    """Columns of pcap records from the offsets of their 16-byte headers."""
+    s = np.array(starts, np.int64)
+    words = v.le32 if order == "<" else v.be32
+    sec = words[s].astype(np.float64)
+    frac = words[s + 4].astype(np.float64)
+    return Columns(np.full(len(s), linktype, np.int64), s + 16, words[s + 8].astype(np.int64),
+                   words[s + 12].astype(np.int64), sec + frac * scale)
+
+
+def run_bulk(table: FlowTable, reader: CaptureReader, size: int | None = None) -> int:
+    """Count every frame of a mapped capture into ``table`` (bulk where it can); the frames counted in bulk."""
+    size = size or BATCH
+    buf, _fd = reader.file_map()
+    counter = BulkCounter(table, buf)
+    if reader.info.format == "pcap":
+        order, scale, linktype = reader.pcap_layout
+        for starts in reader.record_starts(size):
+            counter.batch(pcap_columns(counter.views, starts, order, scale, linktype))
+        records = reader.records()  # the rest: none, or a damaged end that the reader reports
+    else:
+        records = reader.records()
+        while batch := list(islice(records, size)):
+            if any(rec[1] is not buf for rec in batch):
+                table.run(batch)
+                continue
+            lt, _bufs, off, caplen, origlen, ts = zip(*batch, strict=True)
+            counter.batch(Columns(np.array(lt, np.int64), np.array(off, np.int64), np.array(caplen, np.int64),
+                                  np.array(origlen, np.int64), np.array(ts, np.float64)))
+    done = counter.bulk_frames
+    del counter  # let go of the map's views before the reader closes it
+    table.run(records)
+    return done

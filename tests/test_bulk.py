@@ -1,0 +1,218 @@
+"""Counting settled conversations in bulk (analysis/capture/bulk.py) gives exactly what the plain pass gives.
+
+Big captures take the bulk path; the flows, DNS entries and input description must not depend on it, nor
+on where the batches begin and end. ``decode`` is also checked frame by frame on packets built with scapy.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Dot1Q, Ether
+from scapy.utils import wrpcap
+
+from analysis.capture import bulk, load_capture
+from analysis.capture.flowtable import FlowTable
+from analysis.capture.reader import CaptureReader
+from bench.gen import generate
+from tests.conftest import ROOT, SHARED_CAPTURES, all_shared_captures
+from tests.test_parallel import snapshot
+
+CAPTURES = all_shared_captures()
+ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+IDS = [str(p.relative_to(SHARED_CAPTURES)) for p in CAPTURES]
+SHIPPED = sorted((ROOT / "captures").glob("*/phone.pcapng"))
+BATCHES = (1, 7, 64, 8192)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """20,000 frames of the benchmark's mixed traffic: thousands of conversations, most of them settled
+    long before they end, VLAN tags, IPv4 and IPv6."""
+    path = tmp_path_factory.mktemp("bulk") / "mixed.pcap"
+    generate(str(path), 20_000, seed=5)
+    return path
+
+
+def bulk_frames(path, size: int) -> tuple[dict, int]:
+    """The capture read with ``run_bulk`` in batches of ``size``: its snapshot and the frames counted in bulk."""
+    reader = CaptureReader(str(path))
+    table = FlowTable()
+    done = bulk.run_bulk(table, reader, size)
+    info = reader.info
+    info.packets = table.frames
+    flows = table.flows()
+    return {"flows": [f.to_json() for f in flows], "packets": info.packets, "complete": info.complete}, done
+
+
+def same_as_plain(path, monkeypatch, sizes=BATCHES, **kwargs) -> dict:
+    """The plain pass's snapshot, after checking the bulk path gives it in batches of each size."""
+    plain = snapshot(load_capture(str(path), parallel=False, bulk=False, **kwargs))
+    for size in sizes:
+        monkeypatch.setattr(bulk, "BATCH", size)
+        assert snapshot(load_capture(str(path), parallel=False, bulk=True, **kwargs)) == plain, f"batch {size}"
+    return plain
+
+
+@pytest.mark.skipif(not CAPTURES, reason="../shared/captures is absent")
+@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+def test_shared_capture_same_as_plain(path, monkeypatch):
+    same_as_plain(path, monkeypatch)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.parent.name for p in SHIPPED])
+def test_shipped_capture_same_as_plain(path, monkeypatch):
+    same_as_plain(path, monkeypatch)
+
+
+def test_mixed_traffic_mostly_counted_in_bulk(mixed, monkeypatch):
+    plain = same_as_plain(mixed, monkeypatch)
+    assert len(plain["flows"]) > 500
+    _snap, done = bulk_frames(mixed, 8192)
+    assert done > 15_000  # most of the 20,000 frames only moved counters
+    _snap, done = bulk_frames(mixed, 1)
+    assert done > 10_000  # a batch of one frame: conversations settled earlier still count in bulk
+
+
+def test_second_process_and_bulk_together(mixed):
+    plain = snapshot(load_capture(str(mixed), parallel=False, bulk=False))
+    assert snapshot(load_capture(str(mixed), parallel=True, bulk=True)) == plain
+
+
+def test_truncated_capture_same_as_plain(mixed, tmp_path):
+    cut = tmp_path / "cut.pcap"
+    data = mixed.read_bytes()
+    cut.write_bytes(data[: len(data) // 2 + 5])
+    plain = snapshot(load_capture(str(cut), parallel=False, bulk=False))
+    assert plain["inputs"][0]["complete"] is False
+    assert snapshot(load_capture(str(cut), parallel=False, bulk=True)) == plain
+
+
+def test_gzip_input_takes_the_plain_path(tmp_path):
+    """Not mapped, so not decoded in bulk: asking for bulk still reads it."""
+    import gzip
+    import shutil
+
+    packed = tmp_path / "phone.pcapng.gz"
+    with open(SHIPPED[0], "rb") as src, gzip.open(packed, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert snapshot(load_capture(str(packed), bulk=True)) == snapshot(load_capture(str(packed), bulk=False))
+
+
+def _reuse(tmp_path):
+    """One TCP connection that settles, then a new SYN on the same ports with another sequence number
+    (a new connection in Wireshark's count) and more data; a UDP conversation in between."""
+    c, s = "192.0.2.10", "198.51.100.7"
+    frames = []
+
+    def add(pkt):
+        pkt.time = 1_600_000_000 + len(frames) / 1000
+        frames.append(pkt)
+
+    def tcp(client: bool, **kw):
+        ip = IP(src=c, dst=s) if client else IP(src=s, dst=c)
+        return ETH / ip / TCP(sport=40000 if client else 443, dport=443 if client else 40000, **kw)
+
+    for isn in (1000, 900_000):
+        add(tcp(True, flags="S", seq=isn))
+        add(tcp(False, flags="SA", seq=5000, ack=isn + 1))
+        add(tcp(True, flags="A", seq=isn + 1, ack=5001))
+        for n in range(6):
+            add(tcp(True, flags="PA", seq=isn + 1 + 10 * n, ack=5001) / (b"\x17\x03\x03\x00\x05" + bytes(5)))
+            add(ETH / IP(src=s, dst=c) / UDP(sport=53, dport=5353) / b"x")
+    path = tmp_path / "reuse.pcap"
+    wrpcap(str(path), frames)
+    return path
+
+
+def test_port_reuse_after_settling(tmp_path, monkeypatch):
+    plain = same_as_plain(_reuse(tmp_path), monkeypatch, sizes=(1, 2, 3, 5, 8, 13, 8192))
+    tcp = [f for f in plain["flows"] if f["transport"] == "tcp"]
+    assert [f["packets"] for f in tcp] == [9, 9]
+    assert len(plain["flows"]) == 3
+
+
+# -- decode, frame by frame -----------------------------------------------------------------------------
+
+def _decode(frames: list[bytes], linktype: int = 1) -> bulk.Decoded:
+    buf = b"".join(frames) + bytes(bulk.REACH + 8)
+    offs = np.cumsum([0] + [len(f) for f in frames[:-1]]).astype(np.int64)
+    lens = np.array([len(f) for f in frames], np.int64)
+    cols = bulk.Columns(np.full(len(frames), linktype, np.int64), offs, lens, lens, np.zeros(len(frames)))
+    return bulk.decode(bulk.FileViews(buf), cols)
+
+
+def _kinds(d: bulk.Decoded) -> list[str]:
+    return ["plain" if p else "unknown" if u else "ignored" for p, u in zip(d.plain, d.unknown, strict=True)]
+
+
+def test_decode_kinds_ethernet():
+    v4 = IP(src="192.0.2.1", dst="192.0.2.2")
+    frames = [
+        ETH / v4 / TCP(sport=1, dport=2, flags="S"),
+        ETH / v4 / UDP(sport=1, dport=53) / b"q",
+        ETH / Dot1Q(vlan=20) / v4 / TCP(sport=1, dport=2, flags="A"),
+        ETH / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=1, dport=2, flags="A"),
+        ETH / ARP(),
+        ETH / v4 / ICMP(),
+        ETH / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() / UDP(),
+        ETH / IP(src="192.0.2.1", dst="192.0.2.2", options=b"\x01\x01\x01\x00") / TCP(),
+        ETH / IP(src="192.0.2.1", dst="192.0.2.2", flags="MF") / UDP(sport=1, dport=2) / bytes(40),
+        ETH / v4 / UDP(sport=1, dport=4789) / bytes(60),  # VXLAN's port: may hold a tunnel
+    ]
+    d = _decode([bytes(f) for f in frames])
+    assert _kinds(d) == ["plain", "plain", "plain", "plain", "ignored", "ignored", "unknown", "unknown",
+                         "unknown", "unknown"]
+    assert d.syn.tolist()[:4] == [True, False, False, False]
+    assert d.v6.tolist()[3] and d.proto.tolist()[:4] == [6, 17, 6, 6]
+    assert d.ipo.tolist()[:4] == [14, 14, 18, 14]
+
+
+def test_decode_truncated_segments_are_ignored_as_the_table_skips_them():
+    whole = bytes(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1, dport=2))
+    d = _decode([whole[:48], whole[:40], whole[:10], whole])
+    # 48 bytes: IP and 14 bytes of TCP, too short for the table's TCP header: skipped, as the table does
+    assert _kinds(d) == ["ignored", "ignored", "ignored", "plain"]
+    short_udp = bytes(ETH
+                      / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2) / b"q")
+    assert _kinds(_decode([short_udp])) == ["plain"]  # 43 bytes: the table counts it (its general path)
+    no_total = bytearray(whole)
+    no_total[16:18] = b"\0\0"  # IPv4 total length 0, as segmentation offload leaves it: the frame counts
+    assert _kinds(_decode([bytes(no_total)])) == ["plain"]
+
+
+def test_decode_other_link_types():
+    seg = IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1, dport=2, flags="S")
+    assert _kinds(_decode([bytes(CookedLinux(proto=0x0800) / seg)], 113)) == ["plain"]
+    assert _decode([bytes(CookedLinux(proto=0x0800) / seg)], 113).ipo.tolist() == [16]
+    assert _decode([bytes(CookedLinuxV2(proto=0x0800) / seg)], 276).ipo.tolist() == [20]
+    assert _kinds(_decode([bytes(seg)], 101)) == ["plain"]
+    assert _kinds(_decode([bytes(seg)], 9)) == ["unknown"]  # PPP: not decoded here, the table does it
+
+
+def test_decode_reads_no_further_than_the_file():
+    """The last frame of a file: fields past its end are never read from outside the buffer."""
+    frame = bytes(ETH / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2))
+    cols = bulk.Columns(np.array([1], np.int64), np.array([0], np.int64), np.array([len(frame)], np.int64),
+                        np.array([len(frame)], np.int64), np.zeros(1))
+    d = bulk.decode(bulk.FileViews(frame), cols)
+    assert _kinds(d) == ["plain"]
+
+
+def test_record_starts_stop_at_a_truncated_record(tmp_path):
+    """Whole records are walked; the reader's own pass then reports the truncated last one."""
+    path = tmp_path / "t.pcap"
+    wrpcap(str(path), [ETH / IP() / UDP() / bytes(n) for n in range(10)])
+    data = path.read_bytes()
+    path.write_bytes(data[:-3])
+    reader = CaptureReader(str(path))
+    starts = [s for batch in reader.record_starts(4) for s in batch]
+    assert len(starts) == 9 and starts[0] == 24
+    assert struct.unpack_from("<I", data, starts[1] + 8)[0] == 42 + 1
+    assert list(reader.records()) == []
+    assert reader.info.complete is False
+    assert reader.info.error_offset == len(data) - (16 + 42 + 9)  # the last record's header
