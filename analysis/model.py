@@ -7,8 +7,12 @@ the report code never guesses at attribute names.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from json import JSONEncoder
+from json.encoder import encode_basestring
 
 CATEGORIES = (
     "mail-host",
@@ -30,16 +34,42 @@ APP_PROTOCOLS = (
     "imap", "imaps", "pop3", "pop3s", "smtp", "submission", "smtps",
     "tls", "quic", "dns", "http", "other",
 )
+_JSON = JSONEncoder(ensure_ascii=False, check_circular=False).encode
 RECEIVE_PROTOCOLS = frozenset({"imap", "imaps", "pop3", "pop3s"})
 SEND_PROTOCOLS = frozenset({"smtp", "submission", "smtps"})
 MAIL_PROTOCOLS = RECEIVE_PROTOCOLS | SEND_PROTOCOLS
 
 
 def iso_utc(ts: float | None) -> str | None:
-    """Epoch seconds -> ISO 8601 UTC with microseconds (``2020-08-28T09:07:56.123456Z``)."""
+    """Epoch seconds -> ISO 8601 UTC with microseconds (``2020-08-28T09:07:56.123456Z``).
+
+    The text of ``datetime.fromtimestamp(ts, UTC)`` (microseconds rounded half to even, as it rounds),
+    with the whole second's text cached: a flow table formats two times per flow, mostly a few seconds.
+    """
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"  # 2x strftime
+    frac, whole = math.modf(ts)
+    micro = round(frac * 1e6)
+    second = int(whole)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    elif micro < 0:
+        second, micro = second - 1, micro + 1_000_000
+    return f"{_second_text(second)}.{micro:06d}Z"
+
+
+def _json_text(text: str | None) -> str:
+    return "null" if text is None else encode_basestring(text)
+
+
+def _json_list(items: list[str]) -> str:
+    return "[" + ", ".join(map(encode_basestring, items)) + "]" if items else "[]"
+
+
+@lru_cache(maxsize=4096)
+def _second_text(second: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a whole epoch second, UTC."""
+    return datetime.fromtimestamp(second, UTC).isoformat()[:19]
 
 
 @dataclass(slots=True)
@@ -173,6 +203,35 @@ class Flow:
             "input": self.input_index,
             "notes": list(self.notes),
         }
+
+    def json_line(self) -> str:
+        """``to_json()`` as the text ``json.dumps(..., ensure_ascii=False)`` gives, built directly: a big
+        flow table writes tens of thousands of these (about 2x faster than the dict and the encoder).
+        tests/test_model_json.py checks both agree on every flow of the test captures."""
+        first, last = self.first_seen, self.last_seen
+        duration = 0.0 if first is None or last is None else round(last - first, 6)
+        if not math.isfinite(duration) or self.evidence is not None:
+            return _JSON(self.to_json())
+        client, server, names = self.client, self.server, self.names
+        return (
+            f'{{"id": {self.id}, "transport": {encode_basestring(self.transport)}, '
+            f'"client": {{"ip": {encode_basestring(client.ip)}, "port": {client.port}}}, '
+            f'"server": {{"ip": {encode_basestring(server.ip)}, "port": {server.port}}}, '
+            f'"packets": {self.packets}, "bytes": {self.bytes}, '
+            f'"c2s": {{"packets": {self.c2s_packets}, "bytes": {self.c2s_bytes}}}, '
+            f'"s2c": {{"packets": {self.s2c_packets}, "bytes": {self.s2c_bytes}}}, '
+            f'"first_frame": {self.first_frame}, "last_frame": {self.last_frame}, '
+            f'"first_seen": {_json_text(iso_utc(first))}, "last_seen": {_json_text(iso_utc(last))}, '
+            f'"duration": {float.__repr__(duration)}, "names": {{"sni": {_json_list(names.sni)}, '
+            f'"dns": {_json_list(names.dns)}, "http_host": {_json_list(names.http_host)}}}, '
+            f'"app_protocol": {encode_basestring(self.app_protocol)}, "starttls": {_JSON(self.starttls)}, '
+            f'"alpn": {_json_list(self.alpn)}, "auth_mechanisms": {_json_list(self.auth_mechanisms)}, '
+            f'"cleartext_credentials": {_JSON(self.cleartext_credentials)}, '
+            f'"category": {encode_basestring(self.category)}, "owner": {encode_basestring(self.owner)}, '
+            f'"evidence": null, "wireshark_filter": {encode_basestring(self.wireshark_filter())}, '
+            f'"source": {encode_basestring(self.source)}, "input": {self.input_index}, '
+            f'"notes": {_json_list(self.notes)}}}'
+        )
 
 
 @dataclass(slots=True)

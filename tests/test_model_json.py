@@ -1,5 +1,7 @@
 """Flow.to_json inlines its nested records' shapes for speed: they must stay equal to their own to_json."""
 
+import pytest
+
 from analysis.model import Endpoint, Evidence, Flow, Names, iso_utc
 
 
@@ -19,3 +21,63 @@ def test_flow_to_json_matches_nested_to_json():
     bare = Flow(id=1, transport="udp", client=Endpoint("127.0.0.2", 5), server=Endpoint("127.0.0.1", 53))
     assert bare.to_json()["duration"] == 0.0 and bare.to_json()["first_seen"] is None
     assert bare.to_json()["evidence"] is None
+
+
+def _dumps(flow: Flow) -> str:
+    import json
+
+    return json.dumps(flow.to_json(), ensure_ascii=False)
+
+
+def test_json_line_is_the_json_of_to_json():
+    """Flow.json_line builds the text directly: byte for byte what json.dumps gives of to_json()."""
+    tricky = ['quote " and \\ backslash', "tab\tnew\nline\x00\x1f", "ünïcødé ✉", "\ud800 lone surrogate", ""]
+    flows = [
+        Flow(id=1, transport="udp", client=Endpoint("127.0.0.2", 5), server=Endpoint("127.0.0.1", 53)),
+        Flow(id=2, transport="tcp", client=Endpoint("2001:db8::1", 443), server=Endpoint("2001:db8::2", 1),
+             packets=10**12, bytes=3, first_seen=0.0000005, last_seen=1e9 + 0.25,
+             names=Names(sni=tricky, dns=["a"], http_host=tricky[:2]), alpn=["h2", "http/1.1"],
+             auth_mechanisms=["PLAIN"], cleartext_credentials=True, starttls=True, category="mail-host",
+             owner=tricky[0], notes=tricky, credential_frames=[1, 2]),
+        Flow(id=3, transport="tcp", client=Endpoint("127.0.0.2", 1), server=Endpoint("127.0.0.1", 2),
+             first_seen=1598605676.9999996, last_seen=1598605676.9999996,
+             evidence=Evidence("catalog:exact", tricky[2], "sni", None, None)),
+        Flow(id=4, transport="tcp", client=Endpoint("127.0.0.2", 1), server=Endpoint("127.0.0.1", 2),
+             first_seen=5.0, last_seen=None),
+    ]
+    for flow in flows:
+        assert flow.json_line() == _dumps(flow)
+
+
+def test_json_line_on_every_test_capture():
+    from analysis.capture import load_capture
+    from tests.conftest import ROOT, all_shared_captures
+
+    paths = all_shared_captures() + sorted((ROOT / "captures").glob("*/phone.pcapng"))
+    checked = 0
+    for path in paths:
+        for flow in load_capture(str(path)).flows:
+            assert flow.json_line() == _dumps(flow), (path, flow.id)
+            checked += 1
+    assert checked > 100
+
+
+def test_iso_utc_rounds_as_datetime_does():
+    """Cached whole seconds, microseconds rounded half to even: the same text as datetime gives."""
+    import random
+    from datetime import UTC, datetime
+
+    rng = random.Random(3)
+    values = [0.0, -0.5, -1.0000005, 1.9999995, 1.9999994999, 1598605200.0000005, 1598605200.0000015,
+              1598605200.9999996, -1e-7, 253402300799.4, -62135596800.0]
+    values += [rng.uniform(-1e9, 4e9) for _ in range(20_000)]
+    values += [rng.randrange(4 * 10**15) / 1e6 + rng.choice((0.0, 5e-7, -5e-7)) for _ in range(20_000)]
+    values += [rng.randrange(4 * 10**18) * 1e-9 for _ in range(10_000)]
+    for ts in values:
+        assert iso_utc(ts) == datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z", ts
+    assert iso_utc(None) is None
+    for ts in (253402300799.999999, float("nan"), float("inf")):  # rounds past year 9999; no time at all
+        with pytest.raises((ValueError, OverflowError)):
+            datetime.fromtimestamp(ts, UTC)
+        with pytest.raises((ValueError, OverflowError)):
+            iso_utc(ts)

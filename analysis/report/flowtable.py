@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 
 from analysis.model import Capture, Flow, iso_utc
@@ -18,8 +17,6 @@ CSV_COLUMNS = (
 NAME_WIDTH = 48
 BATCH = 512  # flows per piece written
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# as json.dumps(..., ensure_ascii=False), built once; a flow holds no cycles to look for
-JSON_LINE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def render_flows(capture: Capture, fmt: str) -> str:
@@ -38,7 +35,7 @@ def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
     for start in range(0, max(len(flows), 1), BATCH):
         part = flows[start:start + BATCH]
         if fmt == "jsonl":
-            yield "".join([JSON_LINE(f.to_json()) + "\n" for f in part])
+            yield "".join([f.json_line() + "\n" for f in part])
         else:
             yield _csv(part, header=start == 0)
 
