@@ -88,6 +88,8 @@ class Decoded(NamedTuple):
     proto: np.ndarray
     v6: np.ndarray
     syn: np.ndarray
+    l4: np.ndarray  # offset of the TCP/UDP header in the file
+    l4end: np.ndarray  # where the segment ends (IP length, cut at the captured length)
 
 
 def _link(lt: np.ndarray) -> tuple:
@@ -149,13 +151,32 @@ def decode(v: FileViews, c: Columns) -> Decoded:
     end = off + cap
     l4end = np.where(v6, np.where(plen > 0, l4 + plen, end), np.where(no_total, end, base + tot))
     tcp = proto == TCP
-    plain &= l4 + np.where(tcp, 16, 8) <= np.minimum(l4end, end)  # a shorter segment is skipped by the table
+    l4end = np.minimum(l4end, end)
+    plain &= l4 + np.where(tcp, 16, 8) <= l4end  # a shorter segment is skipped by the table
     ports = at(v.be32, l4)
     tunnel = plain & ~tcp & (TUNNEL[ports >> 16] | TUNNEL[ports & 0xFFFF])  # may be a tunnel: not decoded here
     unknown |= tunnel
     plain &= ~tunnel
     syn = plain & tcp & (at(v.u8, l4 + 13) & SYN != 0)
-    return Decoded(plain, unknown, ipo, proto, v6, syn)
+    return Decoded(plain, unknown, ipo, proto, v6, syn, l4, l4end)
+
+
+def _payloads(v: FileViews, d: Decoded, idx: np.ndarray) -> tuple[list, list, list, list]:
+    """Where the payload of each plain frame ``idx`` starts and ends, its TCP sequence number and flags
+    (UDP: None and 0), as the flow table hands them to a conversation's inspector. Other frames of
+    ``idx`` get values that are never used (read from the file's start, so always inside it)."""
+    plain = d.plain[idx]
+    l4, l4end = np.where(plain, d.l4[idx], 0), np.where(plain, d.l4end[idx], 0)
+    tcp = d.proto[idx] == TCP
+    head = v.be32[l4 + 4]  # TCP: sequence number; UDP: length and checksum
+    ulen = head >> 16
+    udp_end = np.where((ulen >= 8) & (l4 + ulen < l4end), l4 + ulen, l4end)
+    tcp_l4 = np.where(tcp, l4, 0)  # TCP's fields lie inside its frame; a UDP frame's place may not have them
+    start = np.where(tcp, l4 + (v.u8[tcp_l4 + 12] >> 4) * 4, l4 + 8)
+    end = np.where(tcp, l4end, udp_end)
+    seq = [s if t else None for s, t in zip(head.tolist(), tcp.tolist(), strict=True)]
+    flags = np.where(tcp, v.be16[tcp_l4 + 12] & 0x01FF, 0)
+    return start.tolist(), end.tolist(), seq, flags.tolist()
 
 
 def _key_rows(v: FileViews, c: Columns, d: Decoded, idx: np.ndarray) -> np.ndarray:
@@ -202,9 +223,11 @@ class BulkCounter:
         """Count the frames of one batch (numbered on from ``table.frames``).
 
         Keys (one direction of a conversation) whose conversation is settled, with no SYN in the batch,
-        are counted in bulk at once. The other frames are handed to the table in frame order, except that
-        once a key's conversation is settled, its further frames are set aside for the bulk sums (until a
-        SYN on it, which the table sees, since it may start a new connection on the same ports).
+        are counted in bulk at once. The other frames are handed to the table in frame order, except for
+        keys whose conversation is settled by then, or only waits for its inspector (both sequence bases
+        known): their frames are set aside for the bulk sums and their payloads go to the inspector here,
+        as the table would hand them over. A SYN always goes to the table: it may start a new connection
+        on the same ports.
         """
         table, n = self.table, len(c.off)
         base = table.frames
@@ -215,47 +238,51 @@ class BulkCounter:
             return
         plain = np.flatnonzero(d.plain)
         keys = _Keys(self, c, d, plain)
-        settled = [keys.settled(j) for j in range(len(keys.bytes))]
-        slot_of_key = np.array([s[0] for s in settled] + [-1], np.int64)
-        slot = slot_of_key[keys.inv]
+        found = [keys.look(j) for j in range(len(keys.bytes))]
+        u = len(found)
+        code_of_key = np.array([code for code, _wait in found] + [-1], np.int64)
+        code = code_of_key[keys.inv]
+        slot = code >> 1  # -1 for a key that is not settled
         nosyn = np.ones(len(keys.convs) + 1, bool)
         nosyn[slot[d.syn[plain]]] = False
         nosyn[-1] = False
         static = nosyn[slot]
-        u = len(keys.bytes)
         rest = np.ones(n, bool)
         rest[plain[static]] = False
         ci = np.flatnonzero(rest)
         key_of = np.full(n, u, np.int64)  # u: not a plain frame (the table decodes it)
         key_of[plain] = keys.inv
-        # a frame's entry in ``state``: its key's (slot * 2 + side B) once settled, else -1; SYNs and
-        # frames without a key look at the entry past the end, which stays -1
+        # a frame's entry in ``state``: its key's code (slot * 2 + side B) once settled, else -1, and in
+        # ``waiting`` what its inspector needs while it waits; SYNs and frames without a key look at the
+        # entries past the end, which stay -1 and None
         look = np.where(d.syn, u, key_of)
-        state = [s * 2 + (not a) if s >= 0 else -1 for s, a in settled] + [-1]
+        state = [code for code, _wait in found] + [-1]
+        waiting = [wait for _code, wait in found] + [None]
         codes: list[int] = []
-        table.count(self._frames(c, base, ci, look[ci].tolist(), key_of[ci].tolist(), keys, state, codes))
+        table.count(self._frames(c, d, base, ci, look[ci].tolist(), key_of[ci].tolist(), keys, state, waiting,
+                                 codes))
         table.frames = base + n
-        is_a = np.array([a for _s, a in settled] + [False], bool)[keys.inv]
         later = np.array(codes, np.int64)
         kept = later >= 0
         later = later[kept]
         idx = np.concatenate([plain[static], ci[kept]])
         if len(idx):
-            self._add(c, base, idx, keys.convs, np.concatenate([slot[static], later >> 1]),
-                      np.concatenate([is_a[static], (later & 1) == 0]))
+            code = np.concatenate([code[static], later])
+            self._add(c, base, idx, keys.convs, code >> 1, (code & 1) == 0)
 
     def _records(self, c: Columns, idx: np.ndarray):
         """The frames ``idx`` as the reader's record tuples."""
         return zip(c.lt[idx].tolist(), repeat(self.buf), c.off[idx].tolist(), c.caplen[idx].tolist(),
                    c.origlen[idx].tolist(), c.ts[idx].tolist())
 
-    def _frames(self, c: Columns, base: int, ci: np.ndarray, look: list, key_of: list, keys: _Keys,
-                state: list, codes: list):
+    def _frames(self, c: Columns, d: Decoded, base: int, ci: np.ndarray, look: list, key_of: list, keys: _Keys,
+                state: list, waiting: list, codes: list):
         """``(frame, record)`` for the table: the frames ``ci``, but those of keys whose conversation is
-        settled, which only get their key's code appended to ``codes`` (others: -1)."""
+        settled or waiting, which only get their key's code appended to ``codes`` (others: -1)."""
         lt, off, caplen = c.lt[ci].tolist(), c.off[ci].tolist(), c.caplen[ci].tolist()
         origlen, ts = c.origlen[ci].tolist(), c.ts[ci].tolist()
-        buf = self.buf
+        start, end, seq, flags = _payloads(self.views, d, ci)
+        buf, dns = self.buf, self.table.dns
         first = base + 1
         add = codes.append
         u = len(state) - 1
@@ -264,20 +291,31 @@ class BulkCounter:
             if code >= 0:
                 add(code)
                 continue
+            wait = waiting[g]
+            if wait is not None:  # counted in bulk; the payload goes to the inspector, as the table does
+                conv, insp, from_client, code = wait
+                add(code)
+                if not insp.done:
+                    if start[k] < end[k]:
+                        insp.feed_at(from_client, buf, start[k], end[k], first + i, ts[k], seq[k], flags[k])
+                    if insp.dns:
+                        dns.take(conv.querier, insp.dns)
+                if insp.done:
+                    conv.todo = False
+                    state[g], waiting[g] = code, None
+                continue
             add(-1)
             yield first + i, (lt[k], buf, off[k], caplen[k], origlen[k], ts[k])
             j = key_of[k]
             if j == u:
                 continue
             if g == u:  # a SYN: a new connection may have replaced the conversation, in both directions
-                state[j] = -1
+                state[j], waiting[j] = -1, None
                 r = keys.reverse(j)
                 if r >= 0:
-                    state[r] = -1
+                    state[r], waiting[r] = -1, None
             if state[j] < 0:
-                slot, is_a = keys.settled(j)
-                if slot >= 0:
-                    state[j] = slot * 2 + (not is_a)
+                state[j], waiting[j] = keys.look(j)
 
     def _add(self, c: Columns, base: int, bulk: np.ndarray, slots: list, slot: np.ndarray,
              is_a: np.ndarray) -> None:
@@ -333,17 +371,25 @@ class _Keys:
         table = counter.table
         self._live = (table._live_tcp, table._live_udp)
 
-    def settled(self, j: int) -> tuple[int, bool]:
-        """(slot, side A?) of key ``j``'s conversation if it is settled now, else (-1, False)."""
+    def look(self, j: int) -> tuple[int, tuple | None]:
+        """Key ``j``'s conversation as it is now: ``(code, None)`` when it is settled (code: its slot * 2,
+        plus 1 for a key of side B); ``(-1, (conversation, inspector, from client?, code))`` when it only
+        waits for its inspector (a UDP conversation, or TCP with both sequence bases known); else
+        ``(-1, None)``: the table must see its frames."""
         entry = self._live[self.protos[j] != TCP].get(self.bytes[j])
-        if entry is None or entry[0].todo:
-            return -1, False
-        conv = entry[0]
+        if entry is None:
+            return -1, None
+        conv, is_a = entry
+        if conv.todo and conv.proto == TCP and (conv.base_a is None or conv.base_b is None):
+            return -1, None
         slot = self._slot.get(id(conv))
         if slot is None:
             slot = self._slot[id(conv)] = len(self.convs)
             self.convs.append(conv)
-        return slot, entry[1]
+        code = slot * 2 + (not is_a)
+        if not conv.todo:
+            return code, None
+        return -1, (conv, conv.inspector, is_a == conv.client_is_a, code)
 
     def reverse(self, j: int) -> int:
         """The number of the key in the other direction, or -1 when the batch has no frame with it."""
