@@ -218,6 +218,7 @@ class BulkCounter:
         self.buf = buf
         self.views = FileViews(buf)
         self.bulk_frames = 0  # frames counted here (for tests and the benchmark)
+        self.sums = _Sums()
 
     def batch(self, c: Columns) -> None:
         """Count the frames of one batch (numbered on from ``table.frames``).
@@ -319,11 +320,12 @@ class BulkCounter:
 
     def _add(self, c: Columns, base: int, bulk: np.ndarray, slots: list, slot: np.ndarray,
              is_a: np.ndarray) -> None:
-        """Add the bulk frames' counts to their conversations (after the other frames were counted)."""
+        """Add the bulk frames' counts to their conversations' sums (the conversations get them in
+        ``finish``)."""
         m = len(slots)
         code = slot * 2 + (~is_a)
-        pkts = np.bincount(code, minlength=2 * m).tolist()
-        nbytes = np.bincount(code, weights=c.origlen[bulk], minlength=2 * m).astype(np.int64).tolist()
+        pkts = np.bincount(code, minlength=2 * m).reshape(m, 2)
+        nbytes = np.bincount(code, weights=c.origlen[bulk], minlength=2 * m).astype(np.int64).reshape(m, 2)
         last = np.zeros(m, np.int64)
         np.maximum.at(last, slot, bulk + (base + 1))
         hi = np.full(m, -np.inf)
@@ -331,22 +333,56 @@ class BulkCounter:
         ts = c.ts[bulk]
         np.maximum.at(hi, slot, ts)
         np.minimum.at(lo, slot, ts)
+        self.sums.add(np.array([conv.index for conv in slots], np.int64), pkts, nbytes, last, lo, hi)
         self.bulk_frames += len(bulk)
-        for s in np.unique(slot).tolist():
-            conv = slots[s]
-            conv.a_pkts += pkts[2 * s]
-            conv.a_bytes += nbytes[2 * s]
-            conv.b_pkts += pkts[2 * s + 1]
-            conv.b_bytes += nbytes[2 * s + 1]
-            frame = int(last[s])
-            if frame > conv.last_frame:
-                conv.last_frame = frame
-            t = float(hi[s])
-            if t > conv.last_ts:
-                conv.last_ts = t
-            t = float(lo[s])
-            if t < conv.first_ts:
-                conv.first_ts = t
+
+    def finish(self) -> None:
+        """Give every conversation its bulk sums."""
+        self.sums.apply(self.table.convs)
+
+
+class _Sums:
+    """Bulk counts per conversation, by its place in ``FlowTable.convs``: packets and bytes from side A
+    and side B, the last frame, the first and last time."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros((0, 4), np.int64)
+        self.last = np.zeros(0, np.int64)
+        self.lo = np.zeros(0)
+        self.hi = np.zeros(0)
+
+    def add(self, where: np.ndarray, pkts: np.ndarray, nbytes: np.ndarray, last: np.ndarray, lo: np.ndarray,
+            hi: np.ndarray) -> None:
+        """Add per-conversation sums; ``where``: the conversations' places (each once)."""
+        need = int(where.max()) + 1
+        if need > len(self.last):
+            size = max(need, 2 * len(self.last), 1024)
+            self.counts = np.concatenate([self.counts, np.zeros((size - len(self.last), 4), np.int64)])
+            self.last = np.concatenate([self.last, np.zeros(size - len(self.last), np.int64)])
+            self.lo = np.concatenate([self.lo, np.full(size - len(self.lo), np.inf)])
+            self.hi = np.concatenate([self.hi, np.full(size - len(self.hi), -np.inf)])
+        self.counts[where] += np.concatenate([pkts[:, :1], nbytes[:, :1], pkts[:, 1:], nbytes[:, 1:]], axis=1)
+        self.last[where] = np.maximum(self.last[where], last)
+        self.lo[where] = np.minimum(self.lo[where], lo)
+        self.hi[where] = np.maximum(self.hi[where], hi)
+
+    def apply(self, convs: list) -> None:
+        """Add the sums to the conversations (counters add up; last frame and times are max and min)."""
+        n = len(self.last)
+        rows = zip(convs[:n], self.counts.tolist(), self.last.tolist(), self.lo.tolist(), self.hi.tolist(),
+                   strict=False)
+        for conv, (a_pkts, a_bytes, b_pkts, b_bytes), last, lo, hi in rows:
+            if a_pkts or b_pkts:
+                conv.a_pkts += a_pkts
+                conv.a_bytes += a_bytes
+                conv.b_pkts += b_pkts
+                conv.b_bytes += b_bytes
+                if last > conv.last_frame:
+                    conv.last_frame = last
+                if hi > conv.last_ts:
+                    conv.last_ts = hi
+                if lo < conv.first_ts:
+                    conv.first_ts = lo
 
 
 class _Keys:
@@ -430,6 +466,7 @@ def run_bulk(table: FlowTable, reader: CaptureReader, size: int | None = None) -
             lt, _bufs, off, caplen, origlen, ts = zip(*batch, strict=True)
             counter.batch(Columns(np.array(lt, np.int64), np.array(off, np.int64), np.array(caplen, np.int64),
                                   np.array(origlen, np.int64), np.array(ts, np.float64)))
+    counter.finish()
     done = counter.bulk_frames
     del counter  # let go of the map's views before the reader closes it
     table.run(records)

@@ -54,7 +54,7 @@ class Conv:
     __slots__ = (
         "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
         "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
-        "client_is_a", "inspector", "querier", "todo",
+        "client_is_a", "inspector", "querier", "todo", "index",
     )
 
     def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
@@ -73,6 +73,7 @@ class Conv:
                                         True if flags & (SYN | ACK) == SYN | ACK else None)[0]
         self.querier = self._querier()
         self.todo = True  # something is still to learn from its packets (see FlowTable.run)
+        self.index = 0  # its place in FlowTable.convs
         self.inspector: FlowInspector | InspectorProxy = None  # type: ignore[assignment]  # set by the table
 
     def _querier(self) -> str | None:
@@ -350,6 +351,7 @@ class FlowTable:
             conv.inspector = self.remote.new(transport, client_port, server_port, conv.querier)
         else:
             conv.inspector = FlowInspector(transport, client_port, server_port, self._dns_cache)
+        conv.index = len(self.convs)
         self.convs.append(conv)
         live = self._live_tcp if proto == TCP else self._live_udp
         live[key] = (conv, True)

@@ -23,6 +23,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from struct import Struct
+from struct import error as struct_error
 
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.errors import InputError
@@ -340,33 +341,34 @@ class CaptureReader:
         self.pcap_layout = (order, scale, linktype)
         self._pos = 24
 
-    def record_starts(self, size: int) -> Iterator[list[int]]:
-        """For a mapped pcap file: offsets of the record headers (16 bytes, then the frame), ``size`` at a
+    def record_starts(self, count: int) -> Iterator[list[int]]:
+        """For a mapped pcap file: offsets of the record headers (16 bytes, then the frame), ``count`` at a
         time, as long as whole records follow each other in the file. Where it stops (the end, or damage),
         ``records()`` goes on and reports what is wrong. Nothing for other inputs."""
         if self._format != "pcap" or not isinstance(self._raw, _MappedFile):
             return
-        caplen_at = Struct(self.pcap_layout[0] + "I").unpack_from
+        caplen_at = Struct(self.pcap_layout[0] + "8xI").unpack_from  # a record header's captured length
         buf, pos = self._buf, self._pos
-        last = len(buf) - 16
+        size = len(buf)
         passed = self._passed
-        while pos <= last:
+        while pos <= size - 16:
             passed(pos)  # the caller is done with the frames before this batch
             starts: list[int] = []
             add = starts.append
-            for _ in range(size):
-                end = pos + 16 + caplen_at(buf, pos + 8)[0]
-                if end > last + 16:
-                    break
-                add(pos)
-                pos = end
-                if pos > last:
-                    break
+            try:
+                for _ in range(count):
+                    end = pos + 16 + caplen_at(buf, pos)[0]
+                    if end > size:
+                        break
+                    add(pos)
+                    pos = end
+            except struct_error:  # fewer than 12 bytes left
+                pass
             if not starts:
                 break
             self._pos = pos
             yield starts
-            if len(starts) < size and pos <= last:
+            if len(starts) < count:
                 break
 
     def _pcap(self) -> Iterator[Record]:
