@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import socket
+from functools import lru_cache
 from struct import Struct
 from typing import TYPE_CHECKING
 
@@ -121,7 +122,9 @@ def _client_is_a(proto: int, a_port: int, b_port: int, syn_from_a: bool | None,
     return True, "first-packet-dst"
 
 
+@lru_cache(maxsize=1 << 16)
 def _ip_text(raw: bytes) -> str:
+    """An address as text (cached: a capture's flows share few addresses)."""
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
