@@ -216,3 +216,35 @@ def test_record_starts_stop_at_a_truncated_record(tmp_path):
     assert list(reader.records()) == []
     assert reader.info.complete is False
     assert reader.info.error_offset == len(data) - (16 + 42 + 9)  # the last record's header
+
+
+def test_big_mapped_files_take_the_bulk_path(tmp_path):
+    from analysis.capture import BULK_MIN_BYTES, worth_bulk
+
+    small = tmp_path / "small.pcap"
+    small.write_bytes(b"\0" * 100)
+    big = tmp_path / "big.pcap"
+    with open(big, "wb") as fh:
+        fh.truncate(BULK_MIN_BYTES)  # sparse: no disk used
+    assert worth_bulk(str(big))
+    assert not worth_bulk(str(small))
+    assert not worth_bulk(str(tmp_path / "missing.pcap"))
+
+
+def test_a_canary_search_keeps_the_plain_pass(tmp_path, monkeypatch):
+    """The canary search reads every client payload, so nothing is ever settled: no bulk counting."""
+    from analysis.case import Case, MailHost
+    from tests.scenarios import MAIL_HOST, MAIL_IP
+    from tests.test_capture_canary import CANARY, write_leaky
+
+    path = tmp_path / "leaky.pcap"
+    write_leaky(path)
+    case = Case(username="lft2", mail_hosts=[MailHost(MAIL_HOST)], mail_addresses=[MAIL_IP])
+    case.set_canary(CANARY)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("bulk counting with a canary to search for")
+
+    monkeypatch.setattr(bulk, "run_bulk", refuse)
+    capture = load_capture(str(path), case=case, bulk=True)
+    assert len(capture.findings) >= 2
