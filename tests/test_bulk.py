@@ -248,3 +248,18 @@ def test_a_canary_search_keeps_the_plain_pass(tmp_path, monkeypatch):
     monkeypatch.setattr(bulk, "run_bulk", refuse)
     capture = load_capture(str(path), case=case, bulk=True)
     assert len(capture.findings) >= 2
+
+
+def test_a_link_type_not_decoded_here_is_read_by_the_table(tmp_path):
+    """PPP (9) is not decoded in bulk: the whole file goes through the table, with the same result."""
+    from scapy.layers.ppp import PPP
+
+    frames = [PPP(proto=0x0021) / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=53) / (b"q" * n)
+              for n in range(1, 20)]
+    path = tmp_path / "ppp.pcap"
+    wrpcap(str(path), frames, linktype=9)
+    _snap, done = bulk_frames(path, 4)
+    assert done == 0
+    plain = snapshot(load_capture(str(path), parallel=False, bulk=False))
+    assert len(plain["flows"]) == 1 and plain["flows"][0]["packets"] == 19
+    assert snapshot(load_capture(str(path), parallel=False, bulk=True)) == plain

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 BATCH = 8192  # frames decoded at once (their pages of the file stay mapped until the batch is done)
 ETHERNET, SLL, SLL2 = 1, 113, 276
 RAW_IP = frozenset({12, 14, 101, 228, 229})
+DECODED = RAW_IP | {ETHERNET, SLL, SLL2}  # link types decoded here
 MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 
 
@@ -450,6 +451,9 @@ def pcap_columns(v: FileViews, starts: list[int], order: str, scale: float, link
 def run_bulk(table: FlowTable, reader: CaptureReader, size: int | None = None) -> int:
     """Count every frame of a mapped capture into ``table`` (bulk where it can); the frames counted in bulk."""
     size = size or BATCH
+    if reader.info.format == "pcap" and reader.pcap_layout[2] not in DECODED:
+        table.run(reader.records())  # every batch would go to the table whole
+        return 0
     buf, _fd = reader.file_map()
     counter = BulkCounter(table, buf)
     if reader.info.format == "pcap":
