@@ -371,6 +371,14 @@ class FlowTable:
         self._live_udp = {}
         if self.remote is not None:
             self.remote.end()  # the second process finishes while the flow records are made here
+        thresholds = gc.get_threshold()  # only new records, no cycles: collect young objects less often
+        gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
+        try:
+            return self._flows(input_index)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    def _flows(self, input_index: int) -> list[Flow]:
         out = []
         for n, conv in enumerate(self.convs, 1):
             flow = conv.to_flow(n, input_index)
