@@ -62,6 +62,10 @@ def _json_text(text: str | None) -> str:
     return "null" if text is None else encode_basestring(text)
 
 
+def _json_bool(value: bool) -> str:
+    return "true" if value is True else "false" if value is False else _JSON(value)
+
+
 def _json_list(items: list[str]) -> str:
     return "[" + ", ".join(map(encode_basestring, items)) + "]" if items else "[]"
 
@@ -224,9 +228,9 @@ class Flow:
             f'"first_seen": {_json_text(iso_utc(first))}, "last_seen": {_json_text(iso_utc(last))}, '
             f'"duration": {float.__repr__(duration)}, "names": {{"sni": {_json_list(names.sni)}, '
             f'"dns": {_json_list(names.dns)}, "http_host": {_json_list(names.http_host)}}}, '
-            f'"app_protocol": {encode_basestring(self.app_protocol)}, "starttls": {_JSON(self.starttls)}, '
+            f'"app_protocol": {encode_basestring(self.app_protocol)}, "starttls": {_json_bool(self.starttls)}, '
             f'"alpn": {_json_list(self.alpn)}, "auth_mechanisms": {_json_list(self.auth_mechanisms)}, '
-            f'"cleartext_credentials": {_JSON(self.cleartext_credentials)}, '
+            f'"cleartext_credentials": {_json_bool(self.cleartext_credentials)}, '
             f'"category": {encode_basestring(self.category)}, "owner": {encode_basestring(self.owner)}, '
             f'"evidence": null, "wireshark_filter": {encode_basestring(self.wireshark_filter())}, '
             f'"source": {encode_basestring(self.source)}, "input": {self.input_index}, '
