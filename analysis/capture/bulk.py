@@ -1,20 +1,22 @@
-"""Bulk counting for big captures: frames of settled conversations are counted with numpy, a batch at a time.
+"""Bulk counting for big captures: frames that only move counters are counted with numpy, a batch at a time.
 
 A conversation is settled once the flow table has nothing left to learn from its packets (``Conv.todo``
-False); in a big capture most frames belong to such conversations and only move its counters. Here a batch
-of frames is decoded at once from the mapped file (link layer, IP, TCP/UDP header fields), each frame's
-conversation is found with one dictionary look-up per distinct address/port key, and packets, bytes, the
-last frame and the times are added up per conversation. Every other frame goes through
-``FlowTable.count``, in frame order, before the sums are added: the table ends exactly as after the plain
-pass (tests/test_bulk.py compares both on every capture).
+False), and it only waits for its inspector once both sequence bases are known (or it is UDP): then the
+table would just count its frames and hand their payload to the inspector. In a big capture most frames
+are of such conversations. Here a batch of frames is decoded at once from the mapped file (link layer, IP,
+TCP/UDP header fields), each frame's conversation is found with one dictionary look-up per distinct
+address/port key, and packets, bytes, the last frame and the times are added up per conversation, in
+arrays that the conversations get at the end. The other frames go through ``FlowTable.count`` in frame
+order; payloads of waiting conversations go to their inspector in frame order too. The table ends exactly
+as after the plain pass (tests/test_bulk.py compares both on every capture, in batches of many sizes).
 
 What keeps it exact:
-- a conversation is counted in bulk in a batch only when it was settled before the batch began and each of
-  its frames in the batch is a plain TCP/UDP segment (decoded as the table's fast path decodes it) and no
-  SYN (which may start a new connection on the same ports);
+- a key (one direction of a conversation) is counted in bulk only while its conversation is settled or
+  waiting; its SYNs always go to the table (one may start a new connection on the same ports), after
+  which both directions are looked up again;
 - frames the table ignores (ARP, ICMP, truncated headers...) go to it anyway, as they come;
 - a batch with a frame whose conversation cannot be told here (IP options, extension headers, fragments,
-  tunnels, MPLS, link types not decoded here) goes through the table whole.
+  tunnel ports, MPLS, link types not decoded here) goes through the table whole.
 """
 
 from __future__ import annotations
