@@ -21,13 +21,12 @@ What keeps it exact:
 
 from __future__ import annotations
 
-import gc
 from itertools import islice, repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from analysis.capture.flowtable import GC_YOUNG, SYN, TCP, UDP
+from analysis.capture.flowtable import SYN, TCP, UDP, few_collections
 from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
@@ -392,7 +391,7 @@ class _Sums:
 class _Keys:
     """The distinct keys (protocol, addresses, ports in one direction) of a batch's plain frames: each
     frame's key number (``inv``), each key's bytes as the flow table's dictionaries hold them, and the
-    settled conversations found so far (``convs``, numbered by slot)."""
+    conversations found settled or waiting so far (``convs``, numbered by slot)."""
 
     def __init__(self, counter: BulkCounter, c: Columns, d: Decoded, plain: np.ndarray) -> None:
         self.convs: list = []
@@ -457,14 +456,8 @@ def run_bulk(table: FlowTable, reader: CaptureReader, size: int | None = None) -
     if reader.info.format == "pcap" and reader.pcap_layout[2] not in DECODED:
         table.run(reader.records())  # every batch would go to the table whole
         return 0
-    # as in FlowTable.count: the table only grows, so young objects are collected less often (the
-    # batches' lists and arrays would otherwise start a collection every 700 allocations)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
-    try:
+    with few_collections():  # (the batches' lists and arrays would start one every 700 allocations)
         return _run_bulk(table, reader, size)
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def _run_bulk(table: FlowTable, reader: CaptureReader, size: int) -> int:

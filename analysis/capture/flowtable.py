@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import socket
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
 from struct import Struct
 from typing import TYPE_CHECKING
 
@@ -122,9 +123,19 @@ def _client_is_a(proto: int, a_port: int, b_port: int, syn_from_a: bool | None,
     return True, "first-packet-dst"
 
 
-@lru_cache(maxsize=1 << 16)
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Collect young objects every ``GC_YOUNG`` allocations instead of 700 while the table is built and
+    its records are made: it only grows, and new records hold no cycles (restored afterwards)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def _ip_text(raw: bytes) -> str:
-    """An address as text (cached: a capture's flows share few addresses)."""
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
@@ -148,7 +159,8 @@ class FlowTable:
 
     def run(self, records) -> None:
         """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples)."""
-        self.count(enumerate(records, self.frames + 1))
+        with few_collections():
+            self.count(enumerate(records, self.frames + 1))
 
     def count(self, numbered) -> None:
         """Count frames given as ``(frame number, record)`` pairs, in frame order (numbers may skip frames
@@ -167,9 +179,6 @@ class FlowTable:
         eth4, head6, l4head = ETH_V4_HEAD, V6_HEAD, L4_HEAD
         tunnel_ports = TUNNEL_PORTS
         frame = self.frames
-        # the table only grows while frames are read: collect cycles less often (restored below)
-        thresholds = gc.get_threshold()
-        gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
             for frame, (lt, buf, off, caplen, origlen, ts) in numbered:
                 key = None
@@ -276,7 +285,6 @@ class FlowTable:
                     conv.todo = False
         finally:
             self.frames = frame
-            gc.set_threshold(*thresholds)
 
     def _vlan(self, buf, off: int, end: int) -> tuple:
         """Ethernet with one 802.1Q tag: the fast decode of the IP packet inside (else ``key`` None)."""
@@ -371,12 +379,8 @@ class FlowTable:
         self._live_udp = {}
         if self.remote is not None:
             self.remote.end()  # the second process finishes while the flow records are made here
-        thresholds = gc.get_threshold()  # only new records, no cycles: collect young objects less often
-        gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
-        try:
+        with few_collections():  # only new records, no cycles
             return self._flows(input_index)
-        finally:
-            gc.set_threshold(*thresholds)
 
     def _flows(self, input_index: int) -> list[Flow]:
         out = []
