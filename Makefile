@@ -13,11 +13,13 @@ OUT := out
 
 venv: $(VENV)/.installed
 
+# setuptools reports every editable install with a warning ("Editable installation. Please be careful ..."):
+# PYTHONWARNINGS drops that one message by its text; every other warning still shows.
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.12 found (set PYTHON=/path/to/python3.12)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 demo: venv

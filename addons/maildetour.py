@@ -6,6 +6,10 @@
 Every flow gets a comment "category owner" and a marker per category; each finished flow is one JSON
 line in ``maildetour_jsonl``; the report (same pipeline as ``maildetour analyze``) is written on
 shutdown and by the command ``maildetour.report``; ``maildetour.summary`` logs the verdict so far.
+Only the case's device is analysed; every other client is logged once and counted in the report.
+With a canary, the password is scrubbed from every flow mitmproxy keeps (and saves with ``-w``), whoever
+the client, once the data has gone out: responses are streamed to the client as they come, so that their
+saved copy can be scrubbed after the client got them unchanged.
 An exception in here is logged and never breaks or delays a proxied connection.
 """
 
@@ -18,6 +22,7 @@ import re
 from mitmproxy import command, connection, ctx, dns, exceptions, http, tcp, tls, udp
 from mitmproxy.proxy import commands, layer, layers
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+from mitmproxy.utils import human
 
 from analysis.errors import MaildetourError
 from analysis.protocols.tls import parse_client_hello_stream
@@ -26,7 +31,7 @@ from analysis.sources.live import BLOCKABLE, LiveConfig, LiveSession
 from analysis.sources.mitmflows import MAIL_PORTS
 
 log = logging.getLogger("maildetour")
-SCRUB = "maildetour_scrub"  # flow.metadata key: the request held the password; scrub mitmproxy's copy
+MAX_KEPT = 64 << 20  # a streamed response body longer than this is not kept (as mitmproxy's own streaming)
 
 OPTIONS = {
     "maildetour_case": "Case file (TOML): account, mail hosts, device addresses, canary_env.",
@@ -69,9 +74,47 @@ class Refuse(layer.Layer):
         yield from ()
 
 
+class Kept:
+    """A response's ``stream``: passes the body to the client unchanged and keeps a copy up to ``limit`` bytes."""
+
+    __slots__ = ("chunks", "limit", "size", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.chunks: list[bytes] = []
+        self.limit, self.size, self.used = limit, 0, False
+
+    def __call__(self, data: bytes) -> bytes:
+        self.used = True
+        self.size += len(data)
+        if self.size <= self.limit:
+            self.chunks.append(data)
+        elif self.chunks:
+            self.chunks = []
+        return data
+
+    def body(self) -> bytes | None:
+        """The body, or None when it was longer than the limit."""
+        return b"".join(self.chunks) if self.size <= self.limit else None
+
+
+def sent_response(resp) -> bool:
+    """True when ``resp`` has already gone to the client (it was streamed), with its kept body put back."""
+    if resp is None or not resp.stream:
+        return False
+    if isinstance(resp.stream, Kept):
+        kept = resp.stream
+        if not kept.used:
+            return False  # no body, so not streamed: it goes out after the response hook
+        resp.stream = True
+        resp.raw_content = kept.body()
+        return True
+    return bool(resp.raw_content)  # streamed by mitmproxy (stream_large_bodies) and stored
+
+
 class MailDetour:
     def __init__(self) -> None:
         self.session: LiveSession | None = None
+        self.open: set = set()  # HTTP, TCP and UDP flows mitmproxy keeps that are not finished yet
 
     def load(self, loader) -> None:
         for name, help_text in OPTIONS.items():
@@ -171,57 +214,78 @@ class MailDetour:
     @guarded
     def request(self, f: http.HTTPFlow) -> None:
         """The whole request is here and not yet sent: record, block, tag, scan for the canary."""
+        self.open.add(f)
+        self.session.messages += 1
         st = self.session.record(f.client_conn, f.server_conn)
         if st is None:
             return
         self.session.table.add_http_request(f)
-        self.session.messages += 1
         reason = self.session.block_reason(st) if not st.killed else "blocked"
         if reason is not None and f.killable:
             self.session.kill(st, reason)
             f.kill()
         self.session.classify(st)
         self.session.tag(f, st)
-        if self.session.scan_request(st, f.request):
-            f.metadata[SCRUB] = True
+        self.session.scan_request(st, f.request)
+
+    @guarded
+    def responseheaders(self, f: http.HTTPFlow) -> None:
+        """With a canary, stream the body to the client as it comes and keep a copy (see ``Kept``)."""
+        if self.session.scrub.active and not f.response.stream:
+            f.response.stream = Kept(self._kept_limit())
+
+    @staticmethod
+    def _kept_limit() -> int:
+        """MAX_KEPT, or mitmproxy's stream_large_bodies when smaller (and streamed bodies are not stored)."""
+        limit = None if ctx.options.store_streamed_bodies else human.parse_size(ctx.options.stream_large_bodies)
+        return MAX_KEPT if limit is None else min(limit, MAX_KEPT)
 
     @guarded
     def response(self, f: http.HTTPFlow) -> None:
+        """The request has gone out (scrub its copy); a streamed response too (scrub it), else it goes
+        out after this hook, unchanged."""
+        sent = sent_response(f.response)
+        self.session.messages += 1
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is not None:
             self.session.table.add_http_response(f)
-            self.session.messages += 1
-        if f.metadata.get(SCRUB):
-            self.session.scrub_request(f.request)
+        self.session.scrub.http_message(f.request)
+        if sent:
+            self.session.scrub.http_message(f.response)
+        if f.websocket is None:
+            self.open.discard(f)
 
     @guarded
     def error(self, f: http.HTTPFlow) -> None:
+        sent_response(f.response)
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is not None:
             self.session.tag(f, st)
-        if f.metadata.get(SCRUB):
-            self.session.scrub_request(f.request)
+        self.session.scrub.flow(f)  # nothing more of it goes out
+        self.open.discard(f)
 
     @guarded
     def websocket_message(self, f: http.HTTPFlow) -> None:
+        self.session.messages += 1
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is None:
             return
         self.session.table.add_websocket_message(f)
-        self.session.messages += 1
         msg = f.websocket.messages[-1]
         if msg.from_client:
             self.session.scan(st, msg.content, leaks.WEBSOCKET)
 
     @guarded
     def websocket_end(self, f: http.HTTPFlow) -> None:
-        self.session.scrub_messages(f.websocket.messages)
+        self.session.scrub.flow(f)  # the messages, and the response to the upgrade, long gone out
+        self.open.discard(f)
 
     # ---- raw TCP and UDP -------------------------------------------------------------------------------
 
     @guarded
     def stream_start(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
         """A raw TCP or UDP flow begins: record, block, tag."""
+        self.open.add(f)
         st = self.session.record(f.client_conn, f.server_conn)
         if st is None:
             return
@@ -236,6 +300,7 @@ class MailDetour:
 
     def _newest(self, f: tcp.TCPFlow | udp.UDPFlow) -> tuple | None:
         """A raw flow's record and newest message; None when it is not tracked or blocked (emptied, then)."""
+        self.session.messages += 1
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is None:
             return None
@@ -252,7 +317,6 @@ class MailDetour:
         st, msg = newest
         before = st.flow.app_protocol
         self.session.table.add_tcp_message(f, msg)
-        self.session.messages += 1
         if msg.from_client:
             self.session.scan(st, msg.content, leaks.TCP, stream_key="canary-c2s")
         if st.flow.packets <= 3 or before != st.flow.app_protocol:
@@ -265,14 +329,14 @@ class MailDetour:
             return
         st, msg = newest
         self.session.table.add_udp_message(f, msg)
-        self.session.messages += 1
         if msg.from_client:
             self.session.scan(st, msg.content, leaks.UDP)
 
     @guarded
     def stream_end(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
         """A raw TCP or UDP flow ends (or fails): scrub the stored messages, tag, finish the record."""
-        self.session.scrub_messages(f.messages)
+        self.session.scrub.messages(f.messages)
+        self.open.discard(f)
         st = self.session.table.find(f.client_conn, f.server_conn)
         if st is not None:
             self.session.classify(st)
@@ -285,11 +349,11 @@ class MailDetour:
 
     @guarded
     def dns_request(self, f: dns.DNSFlow) -> None:
+        self.session.messages += 1
         st = self.session.record(f.client_conn, f.server_conn)
         if st is None:
             return
         self.session.table.add_dns(f)
-        self.session.messages += 1
         if self.session.block_reason(st) is not None and f.killable:
             self.session.kill(st, st.flow.category)
             f.kill()
@@ -298,11 +362,11 @@ class MailDetour:
 
     @guarded
     def dns_response(self, f: dns.DNSFlow) -> None:
+        self.session.messages += 1
         st = self.session.record(f.client_conn, f.server_conn)
         if st is None:
             return
         _, entries = self.session.table.add_dns(f)
-        self.session.messages += 1
         self.session.learn_dns(entries)
         self.session.tag(f, st)
 
@@ -333,9 +397,17 @@ class MailDetour:
         log.warning("maildetour: %s", self.session.summary())
 
     def done(self) -> None:
+        """Scrub the flows still open (mitmproxy saves them next), end every record, write the report."""
         session, self.session = self.session, None
         if session is None:
             return
+        try:
+            for f in self.open:
+                sent_response(getattr(f, "response", None))
+                session.scrub.flow(f)
+        except Exception as exc:  # noqa: BLE001 - shutdown must finish
+            log.error("maildetour: could not scrub the open flows: %s: %s", type(exc).__name__, exc)
+        self.open.clear()
         try:
             session.close()
             if session.config.report:

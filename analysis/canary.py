@@ -159,6 +159,27 @@ class CanaryMatcher:
             data = b"".join(out) + data[pos:] if out else data
         return data
 
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        """Where the password's forms are in ``data``: sorted, merged ``(start, end)`` ranges (names stay)."""
+        found = []
+        lowered = None
+        for needle in self._needles:
+            if needle.hit.label != "password" or not data:
+                continue
+            if needle.caseless and lowered is None:
+                lowered = data.lower()
+            hay, pos = (lowered if needle.caseless else data), 0
+            while (at := hay.find(needle.text, pos)) >= 0:
+                found.append((at, at + len(needle.text)))
+                pos = at + 1
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
     def stream(self) -> CanaryStream:
         return CanaryStream(self)
 

@@ -12,10 +12,11 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from analysis.errors import CaseError
 from analysis.redact import Redactor
+from analysis.sharedpath import shared_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class MailHost:
         if text.startswith("["):  # [2001:db8::1]:993
             close = text.find("]")
             if close < 0:
-                raise CaseError(f"mail host {text!r}: missing ']'")
+                raise CaseError(f"mail host {text[:80]!r}: missing ']'")
             host, rest = text[1:close], text[close + 1 :]
             if rest.startswith(":"):
                 port = _port(text, rest[1:])
@@ -41,11 +42,11 @@ class MailHost:
             port = _port(text, p)
         host = host.rstrip(".").lower()
         if not host:
-            raise CaseError(f"mail host {text!r}: no host name")
+            raise CaseError(f"mail host {text[:80]!r}: no host name")
         if is_ip(host):
             host = str(ipaddress.ip_address(host))
         elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
-            raise CaseError(f"mail host {text!r}: not a host name or IP address")
+            raise CaseError(f"mail host {text[:80]!r}: not a host name or IP address")
         return cls(host, port)
 
     def __str__(self) -> str:
@@ -63,8 +64,8 @@ SECTION_KEYS = {
 
 
 def _port(text: str, value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise CaseError(f"mail host {text!r}: port must be 1-65535")
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise CaseError(f"mail host {text[:80]!r}: port must be 1-65535")
     return int(value)
 
 
@@ -72,20 +73,37 @@ def _ip(value: str, what: str) -> str:
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise CaseError(f"{what}: {value!r} is not an IP address") from None
+        raise CaseError(f"{what}: {value[:80]!r} is not an IP address") from None
 
 
 def _time(value, what: str) -> datetime:
+    """An ISO 8601 time with a UTC offset (a TOML offset date-time or a string) within years 1-9999 in UTC."""
     if isinstance(value, datetime):
         dt = value
-    else:
+    elif isinstance(value, str):
         try:
-            dt = datetime.fromisoformat(str(value))
+            dt = datetime.fromisoformat(value)
         except ValueError:
-            raise CaseError(f"{what}: {value!r} is not an ISO 8601 time") from None
+            raise CaseError(f"{what}: {value[:80]!r} is not an ISO 8601 time") from None
+    else:
+        raise CaseError(f"{what}: expected an ISO 8601 time with offset, not {_type_name(value)}")
     if dt.tzinfo is None:
-        raise CaseError(f"{what}: {value!r} needs a UTC offset (e.g. +02:00)")
+        raise CaseError(f"{what}: {dt.isoformat()} needs a UTC offset (e.g. +02:00)")
+    try:
+        dt.astimezone(UTC)
+    except OverflowError:
+        raise CaseError(f"{what}: {dt.isoformat()} is outside the years 1-9999 in UTC") from None
     return dt
+
+
+def _type_name(value) -> str:
+    """What a TOML value is, in TOML's words."""
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+                       (list, "an array"), (dict, "a table"), (datetime, "a date-time"), (date, "a date"),
+                       (time, "a time")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 @dataclass
@@ -150,7 +168,7 @@ class Case:
     def to_json(self) -> dict:
         """The case as the report records it; the canary only as 'set' or not."""
         return {
-            "path": self.path,
+            "path": shared_path(self.path),
             "account": {"address": self.account_address, "username": self.username},
             "canary": {"env": self.canary_env, "set": self.canary is not None},
             "mail": {"hosts": [str(h) for h in self.mail_hosts], "addresses": list(self.mail_addresses)},
@@ -172,28 +190,66 @@ def is_ip(text: str) -> bool:
         return False
 
 
+def _string(table: dict, key: str, what: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise CaseError(f"{what}: expected a string, not {_type_name(value)}")
+    return value
+
+
 def _strings(value, what: str) -> list[str]:
+    """A list of strings (one string alone is a list of one)."""
     if value is None:
         return []
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CaseError(f"{what}: expected a list of strings")
+    if not isinstance(value, list):
+        raise CaseError(f"{what}: expected a list of strings, not {_type_name(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise CaseError(f"{what}: expected a list of strings, not one with {_type_name(item)}")
     return value
 
 
+def _hosts(value, what: str) -> list[MailHost]:
+    texts = _strings(value, what)
+    try:
+        return [MailHost.parse(h) for h in texts]
+    except CaseError as exc:
+        raise CaseError(f"{what}: {exc}") from None
+
+
+MAX_CASE_BYTES = 1 << 20  # a case file is a few lines; anything bigger is the wrong file
+
+
+def _read_toml(path: str) -> dict:
+    """The case file's TOML, or one CaseError line naming the file (unreadable, too big, not UTF-8, bad TOML)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CASE_BYTES + 1)
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot read case file: {exc.strerror}") from None
+    if len(data) > MAX_CASE_BYTES:
+        raise CaseError(f"{path}: larger than {MAX_CASE_BYTES} bytes, not a case file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseError(f"{path}: offset {exc.start}: not a UTF-8 text file, not a case file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise CaseError(f"{path}: invalid TOML: nested too deeply") from None
+
+
 def load_case(path: str | None, environ: dict | None = None) -> Case:
-    """Read a case file; ``None`` gives an empty case to be filled by flags."""
+    """Read a case file; ``None`` gives an empty case to be filled by flags. Every key is type-checked: a
+    wrong value is one CaseError line naming the file and the key."""
     env = os.environ if environ is None else environ
     if path is None:
         return Case()
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise CaseError(f"{path}: cannot read case file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(f"{path}: invalid TOML: {exc}") from None
+    data = _read_toml(path)
     known = {"account", "mail", "device", "timeline"}
     unknown = set(data) - known
     if unknown:
@@ -208,16 +264,14 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
         if extra:
             names, known = ", ".join(sorted(extra)), ", ".join(sorted(keys))
             raise CaseError(f"{path}: unknown key(s) {names} in [{section}] (known: {known})")
+    account, mail = data.get("account", {}), data.get("mail", {})
+    device, timeline = data.get("device", {}), data.get("timeline", {})
     try:
-        account = data.get("account", {})
-        mail = data.get("mail", {})
-        device = data.get("device", {})
-        timeline = data.get("timeline", {})
         case = Case(
-            account_address=str(account.get("address", "")),
-            username=str(account.get("username", "")),
-            canary_env=str(account.get("canary_env", "")),
-            mail_hosts=[MailHost.parse(h) for h in _strings(mail.get("hosts"), "mail.hosts")],
+            account_address=_string(account, "address", "account.address"),
+            username=_string(account, "username", "account.username"),
+            canary_env=_string(account, "canary_env", "account.canary_env"),
+            mail_hosts=_hosts(mail.get("hosts"), "mail.hosts"),
             mail_addresses=[
                 _ip(a, "mail.addresses") for a in _strings(mail.get("addresses"), "mail.addresses")
             ],
@@ -234,8 +288,6 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
         )
     except CaseError as exc:
         raise CaseError(f"{path}: {exc}") from None
-    except AttributeError:
-        raise CaseError(f"{path}: [account], [mail], [device] and [timeline] must be tables") from None
     if case.canary_env:
         case.set_canary(env.get(case.canary_env))
     return case

@@ -18,6 +18,7 @@ import tldextract
 
 from analysis.errors import InputError
 from analysis.model import CATEGORIES
+from analysis.sharedpath import shared_path
 
 BUNDLED = Path(__file__).with_name("data") / "catalog.toml"
 MAX_NAME = 253  # longest DNS name; longer input is cut before any lookup
@@ -120,7 +121,7 @@ class Catalog:
             self.version = str(data.get("version", ""))
         self.files.append(
             {
-                "path": path if not bundled else "analysis/data/catalog.toml",
+                "path": shared_path(path) if not bundled else "analysis/data/catalog.toml",
                 "sha256": hashlib.sha256(raw).hexdigest(),
                 "entries": len(entries),
             }

@@ -8,8 +8,12 @@ import os
 import sys
 
 from analysis import __version__
-from analysis.errors import EXIT_DAMAGED, EXIT_INTERNAL, EXIT_OK, MaildetourError
+from analysis.errors import EXIT_DAMAGED, EXIT_INTERNAL, EXIT_OK, MaildetourError, UsageError
+from analysis.outformat import pick_format
 from analysis.output import write_output
+
+REPORT_FORMATS = ("json", "md", "html", "csv")
+BOM = b"\xef\xbb\xbf"
 
 
 def _case(args) -> object:
@@ -30,9 +34,32 @@ def _render(report: dict, fmt: str, lang: str) -> str:
     return render(report, fmt, lang)
 
 
+def _captures_among_logs(args) -> None:
+    """``--logs`` takes every file after it: move the captures it swallowed (known by content) to CAPTURE."""
+    from analysis.inputkind import is_capture
+
+    logs = args.logs or []
+    kinds = [is_capture(path) for path in logs]
+    args.captures = [*args.captures, *(path for path, cap in zip(logs, kinds, strict=True) if cap)]
+    args.logs = [path for path, cap in zip(logs, kinds, strict=True) if not cap]
+    if not args.captures:
+        hint = (": no file after --logs is a pcap, pcapng or mitmproxy capture" if logs
+                else " (a pcap, pcapng or mitmproxy flow file; see 'maildetour analyze --help')")
+        raise UsageError(f"analyze: no CAPTURE given{hint}")
+
+
+def _warn_without_mail_host(case) -> None:
+    if not case.mail_hosts and not case.mail_addresses:
+        print("maildetour: warning: no mail host given (--mail-host HOST or [mail] hosts in --case): "
+              "the verdict cannot tell whether the app spoke to the mail server", file=sys.stderr)
+
+
 def cmd_analyze(args) -> int:
     from analysis.pipeline import Settings, analyze
+    from analysis.report.summary import verdict_line
 
+    _captures_among_logs(args)
+    fmt = pick_format(args.format, args.output, REPORT_FORMATS, "json")
     settings = Settings(
         case=_case(args),
         catalog_paths=args.catalog or [],
@@ -41,10 +68,19 @@ def cmd_analyze(args) -> int:
         log_offset=args.log_offset,
         year=args.year,
         lang=args.lang,
+        asn_db=args.asn_db or [],
+        rdap=args.rdap or bool(args.rdap_server),
+        rdap_server=_rdap_server(args),
     )
     report = analyze(args.captures, settings)
-    write_output(args.output, _render(report, args.format, args.lang))
-    return _exit_for(report)
+    write_output(args.output, _render(report, fmt, args.lang))
+    code = _exit_for(report)
+    if not args.quiet:  # after the analysis: an unreadable input stays one error line; stderr also with stdout
+        _warn_without_mail_host(settings.case)
+        for line in ((report.get("settings") or {}).get("rdap") or {}).get("warnings") or []:
+            print(f"maildetour: warning: {line}", file=sys.stderr)
+        print(verdict_line(report), file=sys.stderr)
+    return code
 
 
 def _exit_for(report: dict) -> int:
@@ -63,45 +99,97 @@ def _exit_for(report: dict) -> int:
 
 
 def cmd_flows(args) -> int:
-    from analysis.pipeline import load_inputs
-
-    capture = load_inputs(args.captures, _case(args))
+    from analysis.pipeline import flow_table
     from analysis.report.flowtable import iter_flows
 
-    write_output(args.output, iter_flows(capture, args.format))  # written piece by piece: big tables
-    return _exit_for({"inputs": [info.to_json() for info in capture.inputs]})  # one stderr line per damage
+    # classified, with the servers' AS; redacted with a canary
+    capture = flow_table(args.captures, _case(args), args.catalog or [], args.asn_db or [])
+    fmt = pick_format(args.format, args.output, ("jsonl", "csv", "table"), "table")
+    write_output(args.output, iter_flows(capture, fmt))  # written piece by piece: big tables
+    typed = [{**info.to_json(), "path": info.path} for info in capture.inputs]  # stderr names them as typed
+    return _exit_for({"inputs": typed})  # one stderr line per damage
+
+
+def _rdap_server(args) -> str | None:
+    """--rdap-server, else MAILDETOUR_RDAP_SERVER (only with --rdap), checked before any work."""
+    server = args.rdap_server or (os.environ.get("MAILDETOUR_RDAP_SERVER") if args.rdap else None)
+    if not server:
+        return None
+    from analysis.rdap import check_server
+
+    return check_server(server)
 
 
 def cmd_logs(args) -> int:
     case = _case(args)
     from analysis.logs.correlate import logs_report
 
+    fmt = pick_format(args.format, args.output, ("json", "md"), "json")
     damaged: list[str] = []
-    text = logs_report(args.logfiles, case, fmt=args.format, year=args.year, lang=args.lang, damaged=damaged)
+    rdap = None
+    if args.rdap or args.rdap_server:
+        from analysis.rdap import Rdap
+
+        rdap = Rdap(server=_rdap_server(args))
+    text = logs_report(args.logfiles, case, fmt=fmt, year=args.year, lang=args.lang, damaged=damaged,
+                       asn_db=args.asn_db or [], rdap=rdap)
     write_output(args.output, text)
+    for line in rdap.warnings if rdap is not None else []:
+        print(f"maildetour: warning: {line}", file=sys.stderr)
     for line in damaged:
         print(f"maildetour: {line} (the output covers what was read)", file=sys.stderr)
     return EXIT_DAMAGED if damaged else EXIT_OK
 
 
+def _load_report(path: str) -> dict:
+    """The JSON report at ``path``; anything else is an InputError "not a maildetour report" naming it."""
+    from analysis.errors import InputError
+    from analysis.inputkind import is_capture
+
+    not_report = "not a maildetour report"
+    if is_capture(path):
+        raise InputError(path, f"{not_report}: this is a capture, analyse it with 'maildetour analyze'")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            if not head.removeprefix(BOM).lstrip().startswith(b"{"):  # before reading a big file of other things
+                raise InputError(path, f"{not_report} (a report is a JSON object, this file does not start with '{{')")
+            data = head + fh.read()
+    except OSError as exc:
+        raise InputError(path, f"cannot read report: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"{not_report} (not UTF-8 text)", exc.start) from None
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        offset = len(text[: exc.pos].encode()) + (len(BOM) if data.startswith(BOM) else 0)
+        raise InputError(path, f"{not_report} (invalid JSON: {exc.msg})", offset) from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, an integer too long
+        raise InputError(path, f"{not_report} (unreadable JSON: {exc})") from None
+    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith("maildetour.report/"):
+        raise InputError(path, f"{not_report} (no 'schema': 'maildetour.report/1')")
+    return report
+
+
 def cmd_report(args) -> int:
     from analysis.errors import InputError
-
-    try:
-        with open(args.report, encoding="utf-8") as fh:
-            report = json.load(fh)
-    except OSError as exc:
-        raise InputError(args.report, f"cannot read report: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(args.report, f"not a JSON report: {exc.msg}", exc.pos) from None
-    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith("maildetour.report/"):
-        raise InputError(args.report, "not a maildetour report (no 'schema': 'maildetour.report/1')")
     from analysis.report.render import ReportError
 
+    fmt = pick_format(args.format, args.output, REPORT_FORMATS, "md")
+    report = _load_report(args.report)
     try:
-        text = _render(report, args.format, args.lang)
+        text = _render(report, fmt, args.lang)
     except ReportError as exc:
         raise InputError(args.report, str(exc).removeprefix("report: ")) from None
+    except MaildetourError:
+        raise
+    except Exception as exc:  # the file's content, not maildetour, is at fault: still exit 3, not 70
+        if os.environ.get("MAILDETOUR_DEBUG"):
+            raise
+        raise InputError(args.report, f"malformed maildetour report, cannot render {fmt}: "
+                                      f"{type(exc).__name__}: {exc}") from None
     write_output(args.output, text)
     return EXIT_OK
 
@@ -114,66 +202,175 @@ def cmd_lab(args) -> int:
     return EXIT_OK
 
 
+EXIT_CODES = """exit codes:
+  0   done
+  1   done, but an input was damaged or truncated (the output covers what was read; stderr says where)
+  2   usage error
+  3   unreadable input or unwritable output (nothing analysed)
+  70  internal error, a bug in maildetour (MAILDETOUR_DEBUG=1 shows the traceback)"""
+
+SUFFIX_NOTE = "given, it wins over the suffix of -o"
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout and appends "(default: ...)" to every option that has a real default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "default" in text or not action.option_strings or unset:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _command(sub, name: str, summary: str, description: str, example: str, **kw) -> argparse.ArgumentParser:
+    """A sub-command whose --help has a description, every default, one example and the exit codes."""
+    return sub.add_parser(name, help=summary, description=description, formatter_class=_Help,
+                          epilog=f"example:\n  {example}\n\n{EXIT_CODES}", **kw)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="maildetour",
         description="Did the mail app talk to the configured mail server, or did its mail go through a vendor?",
+        epilog=f"'maildetour COMMAND --help' describes a command's options.\n\n{EXIT_CODES}",
+        formatter_class=_Help,
     )
     p.add_argument("--version", action="version", version=f"maildetour {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def rdap_flags(sp):
+        sp.add_argument("--rdap", action="store_true",
+                        help="look up who holds the relays', candidates' and logins' addresses over RDAP (network "
+                             "look-ups, answers cached in ~/.cache/maildetour/rdap or $MAILDETOUR_RDAP_CACHE) "
+                             "(default: no look-ups)")
+        sp.add_argument("--rdap-server", metavar="URL",
+                        help="send every RDAP query to this base URL, http allowed (tests, mirrors); implies --rdap "
+                             "(default: $MAILDETOUR_RDAP_SERVER, else the registry IANA names)")
 
     def case_flags(sp, mail=True):
-        sp.add_argument("--case", metavar="CASE.toml", help="case file (account, mail hosts, device, timeline)")
+        sp.add_argument("--case", metavar="CASE.toml",
+                        help="case file: account, mail hosts, device, timeline; the flags below override it "
+                             "(default: none)")
         if mail:
             sp.add_argument("--mail-host", action="append", metavar="HOST[:PORT]",
-                            help="configured mail host (IMAP, SMTP, POP3); repeatable")
+                            help="the configured mail host (IMAP, SMTP or POP3), optionally with a port; "
+                                 "repeatable (default: the case file's [mail] hosts)")
             sp.add_argument("--mail-ip", action="append", metavar="IP",
-                            help="address a mail host resolves to; repeatable")
-        sp.add_argument("--device", action="append", metavar="IP", help="the phone's address; repeatable")
+                            help="an address the mail hosts resolve to, for captures without the DNS answer; "
+                                 "repeatable (default: the case file's [mail] addresses)")
+        sp.add_argument("--device", action="append", metavar="IP",
+                        help="the phone's address: only its flows are analysed, only its logins are the app's "
+                             "own; repeatable (default: the case file's [device] addresses, else every client)")
 
-    a = sub.add_parser("analyze", help="analyse captures and write the report with the verdict")
-    a.add_argument("captures", nargs="+", metavar="CAPTURE", help="pcap, pcapng (optionally gzip) or .mitm file")
+    a = _command(sub, "analyze", "analyse captures and write the report with the verdict",
+                 "Read the captures, classify every flow, correlate the mail server's logs and decide whether the "
+                 "app\nspoke to the configured mail host itself or relayed the account through a vendor. The "
+                 "verdict line goes\nto stderr; the report to -o or stdout.",
+                 "maildetour analyze phone.pcapng --case case.toml --logs dovecot.log -o report.html",
+                 usage="%(prog)s CAPTURE... [--case CASE.toml] [--mail-host HOST[:PORT]]... [options]")
+    a.add_argument("captures", nargs="*", metavar="CAPTURE",
+                   help="pcap or pcapng file (also gzip-compressed) or mitmproxy flow file (.mitm); one or more, "
+                        "read as one capture")
     case_flags(a)
-    a.add_argument("--format", choices=["json", "md", "html", "csv"], default="json")
-    a.add_argument("-o", "--output", metavar="OUT", help="output file ('-' or none: stdout)")
-    a.add_argument("--lang", choices=["en", "de"], default="en")
-    a.add_argument("--keylog", metavar="FILE", help="TLS key log (SSLKEYLOGFILE) to decrypt TLS with tshark")
-    a.add_argument("--catalog", action="append", metavar="FILE", help="extra endpoint catalog (its entries win)")
-    a.add_argument("--logs", nargs="+", metavar="LOGFILE", help="mail server logs to correlate")
+    a.add_argument("--format", choices=REPORT_FORMATS, default=None,
+                   help=f"report format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md .html .csv, "
+                        "else json)")
+    a.add_argument("-o", "--output", metavar="OUT",
+                   help="write the report to OUT (atomically: temp file and rename) (default: stdout, also for '-')")
+    a.add_argument("--lang", choices=["en", "de"], default="en", help="language of the report's text")
+    a.add_argument("--keylog", metavar="FILE",
+                   help="TLS key log (SSLKEYLOGFILE format) for tshark to decrypt TLS (default: none)")
+    a.add_argument("--catalog", action="append", metavar="FILE",
+                   help="extra endpoint catalog (TOML); its entries win over the bundled catalog; repeatable "
+                        "(default: the bundled catalog only)")
+    a.add_argument("--logs", nargs="+", metavar="LOGFILE",
+                   help="mail server logs (Dovecot, Postfix, Exim, Cyrus; also gzip) to correlate; takes every "
+                        "file after it, a capture among them is recognised by its content and analysed "
+                        "(default: none)")
     a.add_argument("--log-offset", type=float, default=0.0, metavar="SECONDS",
-                   help="seconds to add to log times to match the capture clock (default 0)")
-    a.add_argument("--year", type=int, help="year for syslog lines without one")
+                   help="seconds to add to the log times to match the capture clock")
+    a.add_argument("--year", type=int,
+                   help="year for syslog lines that carry none (default: the case timeline's year, else the "
+                        "capture's)")
+    a.add_argument("-q", "--quiet", action="store_true",
+                   help="print neither the verdict line nor warnings on stderr (errors and damage still are)")
+    a.add_argument("--asn-db", action="append", metavar="FILE",
+                   help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
+                        "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
+                        "ip-location-db data)")
+    rdap_flags(a)
     a.set_defaults(func=cmd_analyze)
 
-    f = sub.add_parser("flows", help="print the flow table alone, no verdict")
-    f.add_argument("captures", nargs="+", metavar="CAPTURE")
-    f.add_argument("--device", action="append", metavar="IP")
-    f.add_argument("--format", choices=["jsonl", "csv", "table"], default="table")
-    f.add_argument("-o", "--output", metavar="OUT")
+    f = _command(sub, "flows", "print the flow table alone (classified, secrets redacted), no verdict",
+                 "One row per flow (a TCP connection or a UDP conversation, as Wireshark counts them), classified "
+                 "as\n'maildetour analyze' classifies them, with the case's secrets redacted; no verdict.",
+                 "maildetour flows phone.pcapng --format csv -o flows.csv")
+    f.add_argument("captures", nargs="+", metavar="CAPTURE",
+                   help="pcap or pcapng file (also gzip-compressed) or mitmproxy flow file (.mitm)")
+    case_flags(f)
+    f.add_argument("--catalog", action="append", metavar="FILE", help="extra endpoint catalog (its entries win)")
+    f.add_argument("--format", choices=["jsonl", "csv", "table"], default=None,
+                   help="jsonl: one report flow per line; csv: one row per flow; table: for the terminal "
+                        f"({SUFFIX_NOTE}; default: from the suffix of -o: .jsonl .csv, else table)")
+    f.add_argument("-o", "--output", metavar="OUT",
+                   help="output file ('-' or none: stdout); missing parent folders are created")
+    f.add_argument("--asn-db", action="append", metavar="FILE",
+                   help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
+                        "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
+                        "ip-location-db data)")
     f.set_defaults(func=cmd_flows)
 
-    lg = sub.add_parser("logs", help="read mail server logs: logins per account and source address")
-    lg.add_argument("logfiles", nargs="+", metavar="LOGFILE")
+    lg = _command(sub, "logs", "read mail server logs: logins per account and source address",
+                  "Read the mail server's logs and list who logged in to which account, from which address and "
+                  "when;\nwith a case file, logins to the test account from addresses other than the device stand "
+                  "out.",
+                  "maildetour logs dovecot.log submission.log --case case.toml --format md")
+    lg.add_argument("logfiles", nargs="+", metavar="LOGFILE",
+                    help="mail server log (Dovecot, Postfix, Exim, Cyrus, syslog; also gzip-compressed)")
     case_flags(lg, mail=False)
-    lg.add_argument("--account", metavar="USER", help="the test account (username or address)")
-    lg.add_argument("--format", choices=["json", "md"], default="json")
-    lg.add_argument("--year", type=int, help="year for syslog lines without one")
-    lg.add_argument("--lang", choices=["en", "de"], default="en")
-    lg.add_argument("-o", "--output", metavar="OUT")
+    lg.add_argument("--account", metavar="USER",
+                    help="the test account, username or address (default: the case file's [account])")
+    lg.add_argument("--format", choices=["json", "md"], default=None,
+                    help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md, else json)")
+    lg.add_argument("--year", type=int,
+                    help="year for syslog lines that carry none (default: the case timeline's year, else this year)")
+    lg.add_argument("--lang", choices=["en", "de"], default="en", help="language of the output's text")
+    lg.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
+    lg.add_argument("--asn-db", action="append", metavar="FILE",
+                    help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
+                         "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
+                         "ip-location-db data)")
+    rdap_flags(lg)
     lg.set_defaults(func=cmd_logs)
 
-    r = sub.add_parser("report", help="re-render a JSON report, no re-analysis")
-    r.add_argument("report", metavar="REPORT.json")
-    r.add_argument("--format", choices=["md", "html", "csv", "json"], default="md")
-    r.add_argument("--lang", choices=["en", "de"], default="en")
-    r.add_argument("-o", "--output", metavar="OUT")
+    r = _command(sub, "report", "re-render a JSON report, no re-analysis",
+                 "Render a JSON report written by 'maildetour analyze' in another format or language, without "
+                 "reading\nthe captures again.",
+                 "maildetour report report.json --lang de -o bericht.html")
+    r.add_argument("report", metavar="REPORT.json", help="a JSON report written by 'maildetour analyze'")
+    r.add_argument("--format", choices=REPORT_FORMATS, default=None,
+                   help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md .html .csv, "
+                        "else md)")
+    r.add_argument("--lang", choices=["en", "de"], default="en",
+                   help="language of the rendered text (the verdict and findings are re-worded)")
+    r.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
     r.set_defaults(func=cmd_report)
 
-    lab = sub.add_parser("lab", help="run the lab: real servers on loopback, a scripted app, a capture")
-    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
-    lr = lab_sub.add_parser("run", help="run one scenario")
-    lr.add_argument("scenario", choices=["direct", "relayed", "mixed"])
-    lr.add_argument("--out", required=True, metavar="DIR")
+    lab = sub.add_parser("lab", help="run the lab: real servers on loopback, a scripted app, a capture",
+                         description="The lab: real mail servers on loopback, a scripted mail app and its capture.",
+                         formatter_class=_Help, epilog="'maildetour lab run --help' describes the options.")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="run")
+    lr = _command(lab_sub, "run", "run one scenario",
+                  "Start Dovecot, an SMTP server, DNS and the lab vendor on 127.0.0.0/8, let a scripted app use the "
+                  "test\naccount, capture it all, and analyse the capture with the case file and the servers' logs.",
+                  "maildetour lab run relayed --out lab-out")
+    lr.add_argument("scenario", choices=["direct", "relayed", "mixed", "relayed-egress"],
+                    help="the scripted app: direct (talks to the mail server itself), relayed (the vendor's cloud "
+                         "fetches the mail), mixed (both), relayed-egress (relayed; the vendor logs in from a second "
+                         "address)")
+    lr.add_argument("--out", required=True, metavar="DIR",
+                    help="folder for the capture, the case file, the servers' logs and the report (required)")
     lr.add_argument("--proxy", action="store_true", help="also route the phone through mitmdump with the addon")
     lr.set_defaults(func=cmd_lab)
     return p

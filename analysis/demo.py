@@ -43,13 +43,10 @@ def main(argv: list[str]) -> int:
     except MaildetourError as exc:
         print(f"maildetour demo: {exc}", file=sys.stderr)
         return exc.exit_code
-    v = report["verdict"]
-    relays = ", ".join(sorted({vendor["owner"] for vendor in v.get("vendors", [])
-                               if "mail-relay" in vendor.get("categories", [])})) or "none"
+    from analysis.report.summary import verdict_line
+
     print(f"maildetour demo: {_rel(CAPTURES / 'relayed' / 'phone.pcapng')} (the lab's relaying app)")
-    contacted = "yes" if v["mail_host_contacted"] else "no"
-    print(f"verdict: {v['summary']}  (mail host contacted by the phone: {contacted}; "
-          f"receive {v['receive']['status']}, send {v['send']['status']}; mail relay: {relays})")
+    print(verdict_line(report))
     print(f"report:  {_rel(html_path)}")
     print(f"         {_rel(json_path)}")
     return 0

@@ -14,6 +14,8 @@ from functools import lru_cache
 from json import JSONEncoder
 from json.encoder import encode_basestring
 
+from analysis.sharedpath import shared_path
+
 CATEGORIES = (
     "mail-host",
     "mail-relay",
@@ -40,14 +42,30 @@ SEND_PROTOCOLS = frozenset({"smtp", "submission", "smtps"})
 MAIL_PROTOCOLS = RECEIVE_PROTOCOLS | SEND_PROTOCOLS
 
 
+TS_MIN = -62135596800.0  # 0001-01-01T00:00:00Z: the first epoch time a datetime can show
+TS_MAX = math.nextafter(253402300800.0, 0.0)  # the last float one, 30 microseconds before the year 10000
+LAST_TEXT = "9999-12-31T23:59:59.999999Z"  # how iso_utc shows TS_MAX and anything later
+
+
+def clamp_time(ts: float) -> float:
+    """``ts`` moved into [TS_MIN, TS_MAX] (NaN stays NaN)."""
+    return TS_MIN if ts < TS_MIN else TS_MAX if ts > TS_MAX else ts
+
+
 def iso_utc(ts: float | None) -> str | None:
     """Epoch seconds -> ISO 8601 UTC with microseconds (``2020-08-28T09:07:56.123456Z``).
 
     The text of ``datetime.fromtimestamp(ts, UTC)`` (microseconds rounded half to even, as it rounds),
     with the whole second's text cached: a flow table formats two times per flow, mostly a few seconds.
+    Never raises: a time before year 1 shows as its first microsecond, one after 9999 as its last
+    (``LAST_TEXT``, also for ``TS_MAX``, 30 microseconds earlier), NaN as None.
     """
-    if ts is None:
+    if ts is None or ts != ts:
         return None
+    if not TS_MIN <= ts < TS_MAX:
+        if ts >= TS_MAX:
+            return LAST_TEXT
+        ts = TS_MIN
     frac, whole = math.modf(ts)
     micro = round(frac * 1e6)
     second = int(whole)
@@ -156,6 +174,8 @@ class Flow:
     credential_frames: list[int] = field(default_factory=list)
     category: str = "unknown"
     owner: str = ""
+    asn: int | None = None  # autonomous system of the server address (analysis.owners), None when unknown
+    as_org: str = ""
     evidence: Evidence | None = None
     source: str = "pcap"  # pcap | mitm | live
     input_index: int = 0  # which entry of Report.inputs it came from
@@ -201,6 +221,8 @@ class Flow:
             "cleartext_credentials": self.cleartext_credentials,
             "category": self.category,
             "owner": self.owner,
+            "asn": self.asn,
+            "as_org": self.as_org,
             "evidence": evidence.to_json() if evidence else None,
             "wireshark_filter": self.wireshark_filter(),
             "source": self.source,
@@ -214,9 +236,14 @@ class Flow:
         tests/test_model_json.py checks both agree on every flow of the test captures."""
         first, last = self.first_seen, self.last_seen
         duration = 0.0 if first is None or last is None else round(last - first, 6)
-        if not math.isfinite(duration) or self.evidence is not None:
+        if not math.isfinite(duration):
             return _JSON(self.to_json())
-        client, server, names = self.client, self.server, self.names
+        client, server, names, ev = self.client, self.server, self.names, self.evidence
+        evidence = "null" if ev is None else (
+            f'{{"rule": {_json_text(ev.rule)}, "matched": {_json_text(ev.matched)}, '
+            f'"source": {_json_text(ev.source)}, "entry": {_json_text(ev.entry)}, '
+            f'"catalog_source": {_json_text(ev.catalog_source)}}}'
+        )
         return (
             f'{{"id": {self.id}, "transport": {encode_basestring(self.transport)}, '
             f'"client": {{"ip": {encode_basestring(client.ip)}, "port": {client.port}}}, '
@@ -232,7 +259,8 @@ class Flow:
             f'"alpn": {_json_list(self.alpn)}, "auth_mechanisms": {_json_list(self.auth_mechanisms)}, '
             f'"cleartext_credentials": {_json_bool(self.cleartext_credentials)}, '
             f'"category": {encode_basestring(self.category)}, "owner": {encode_basestring(self.owner)}, '
-            f'"evidence": null, "wireshark_filter": {encode_basestring(self.wireshark_filter())}, '
+            f'"asn": {"null" if self.asn is None else int(self.asn)}, "as_org": {encode_basestring(self.as_org)}, '
+            f'"evidence": {evidence}, "wireshark_filter": {encode_basestring(self.wireshark_filter())}, '
             f'"source": {encode_basestring(self.source)}, "input": {self.input_index}, '
             f'"notes": {_json_list(self.notes)}}}'
         )
@@ -271,8 +299,9 @@ class InputInfo:
     error_offset: int | None = None  # byte offset of the damage, when incomplete
 
     def to_json(self) -> dict:
+        """``path`` as a shared report may show it (no folders of the analyst's machine), see sharedpath."""
         return {
-            "path": self.path,
+            "path": shared_path(self.path),
             "sha256": self.sha256,
             "format": self.format,
             "packets": self.packets,

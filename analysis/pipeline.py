@@ -5,7 +5,6 @@ The command line and the mitmproxy addon both end here, so there is one copy of 
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,6 +26,9 @@ class Settings:
     log_offset: float = 0.0  # seconds added to log times to match the capture clock
     year: int | None = None  # for year-less syslog timestamps
     lang: str = "en"
+    asn_db: list[str] = field(default_factory=list)  # --asn-db files over the bundled AS data, later wins
+    rdap: bool = False  # --rdap: look up the relevant addresses (analysis.rdap), an appendix of the report
+    rdap_server: str | None = None  # --rdap-server: one RDAP base URL for every query (default: IANA's)
 
 
 def sniff_format(path: str) -> str:
@@ -38,12 +40,9 @@ def sniff_format(path: str) -> str:
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from None
     if head[:2] == b"\x1f\x8b":
-        with gzip.open(path, "rb") as fh:
-            try:
-                inner = fh.read(4)
-            except (OSError, EOFError) as exc:
-                raise InputError(path, f"broken gzip stream: {exc}", 0) from None
-        return "gzip-pcapng" if inner == b"\x0a\x0d\x0d\x0a" else "gzip"
+        from analysis.capture.reader import gunzip_head  # the reader's own decompression, its messages
+
+        return "gzip-pcapng" if gunzip_head(path) == b"\x0a\x0d\x0d\x0a" else "gzip"
     if head == b"\x0a\x0d\x0d\x0a":
         return "pcapng"
     if head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
@@ -91,37 +90,107 @@ def load_inputs(paths: list[str], case: Case | None = None, catalog_paths: list[
     return merged
 
 
-def analyze_capture(capture: Capture, settings: Settings) -> dict:
-    """Classify, decide and build the report dict for flows that are already loaded."""
+def classify_capture(capture: Capture, case: Case, catalog_paths: list[str] | tuple[str, ...] = ()):
+    """Category, owner and evidence on every flow (the bundled catalog plus ``catalog_paths``); the catalog."""
     from analysis.catalog import Catalog
     from analysis.classify import classify
+
+    catalog = Catalog.load(catalog_paths)
+    classify(capture, case, catalog)
+    return catalog
+
+
+def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[str, ...] = (),
+               asn_db: list[str] | tuple[str, ...] = ()) -> Capture:
+    """``maildetour flows``: the inputs' flows classified as ``analyze`` classifies them, with their servers'
+    AS (``asn_db``: --asn-db files), every text redacted when the case's canary is set. No verdict and no
+    canary search (the table shows no findings)."""
+    import dataclasses
+
+    from analysis.owners import AsnDatabase, annotate
+    from analysis.redact import redact_record
+
+    owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the long read
+    capture = load_inputs(paths, dataclasses.replace(case, _canary=None))  # the device filter, not the search
+    classify_capture(capture, case, catalog_paths)
+    annotate(capture.flows, owners_db)
+    redactor = case.redactor()
+    if redactor.secrets:
+        for flow in capture.flows:
+            if redactor.found_in(flow.json_line()):  # all the flow's texts in one string: a quick test first
+                redact_record(flow, redactor)
+        for info in capture.inputs:
+            redact_record(info, redactor)
+    return capture
+
+
+def analyze_capture(capture: Capture, settings: Settings, asn_db=None) -> dict:
+    """Classify, decide and build the report dict for flows that are already loaded (``asn_db``: an
+    analysis.owners.AsnDatabase already loaded from ``settings.asn_db``)."""
+    from analysis.owners import AsnDatabase, annotate
     from analysis.report.build import build_report
     from analysis.verdict import decide
 
-    catalog = Catalog.load(settings.catalog_paths)
-    classify(capture, settings.case, catalog)
-    verdict, findings = decide(capture, settings.case, lang=settings.lang)
-    findings = list(capture.findings) + findings
-    logs_view = None
-    if settings.logs:
-        from analysis.logs.correlate import correlate
+    asn_db = asn_db if asn_db is not None else AsnDatabase.load(settings.asn_db)
+    catalog = classify_capture(capture, settings.case, settings.catalog_paths)
+    annotate(capture.flows, asn_db)
+    logs = None
+    if settings.logs:  # before the verdict: the account's logins are relay evidence
+        from analysis.logs.correlate import correlate_logs
 
-        logs_view, log_findings = correlate(
+        logs = correlate_logs(
             settings.logs, settings.case, capture, catalog,
-            offset=settings.log_offset, year=settings.year, lang=settings.lang,
+            offset=settings.log_offset, year=settings.year, lang=settings.lang, asn_db=asn_db,
         )
-        findings += log_findings
-    return build_report(
-        capture, settings.case, verdict, findings, catalog, logs_view=logs_view, lang=settings.lang
+    verdict, findings = decide(
+        capture, settings.case, lang=settings.lang, catalog=catalog, lookup=asn_db.lookup,
+        keylog=bool(settings.keylog), logins=logs.logins if logs else None, devices=logs.devices if logs else None,
     )
+    findings = list(capture.findings) + findings + (logs.findings if logs else [])
+    logs_view = logs.view if logs else None
+    report = build_report(
+        capture, settings.case, verdict, findings, catalog, logs_view=logs_view, lang=settings.lang,
+        asn_db=asn_db,
+    )
+    if settings.rdap:
+        add_whois(report, settings)
+    return report
+
+
+def whois_addresses(report: dict) -> list[str]:
+    """The addresses worth an RDAP look-up, most telling first: the relays' logins and device addresses,
+    the account's login origins in the server's logs, the relay candidates' addresses."""
+    verdict = report.get("verdict") or {}
+    relays, candidates = verdict.get("relays") or [], verdict.get("candidates") or []
+    origins = (report.get("mail_server") or {}).get("origins") or []
+    found = [a for r in relays for a in r.get("login_addresses") or []]
+    found += [a for r in relays for a in r.get("device_addresses") or []]
+    found += [o.get("address") for o in origins]
+    found += [a for c in candidates for a in c.get("device_addresses") or []]
+    return list(dict.fromkeys(a for a in found if a))
+
+
+def add_whois(report: dict, settings: Settings) -> None:
+    """``whois`` (one record per address) and ``settings.rdap`` (the method note) into the report."""
+    from analysis.rdap import Rdap
+    from analysis.report.build import redact
+
+    rdap = Rdap(server=settings.rdap_server)
+    records = [r.to_json() for r in rdap.lookup_all(whois_addresses(report))]
+    part = redact({"whois": records, "rdap": rdap.summary()}, settings.case.redactor())
+    report["whois"] = part["whois"]
+    report.setdefault("settings", {})["rdap"] = part["rdap"]
 
 
 def analyze(paths: list[str], settings: Settings) -> dict:
     if settings.keylog and not os.access(settings.keylog, os.R_OK):  # fail before the long read, not after
         raise InputError(settings.keylog, "cannot read the TLS key log")
+    from analysis.owners import AsnDatabase
+
+    asn_db = AsnDatabase.load(settings.asn_db)  # a bad --asn-db file fails now, before the long read
     capture = load_inputs(paths, settings.case, settings.catalog_paths)
     if settings.keylog:
         from analysis.capture.decrypt import apply_keylog
 
         apply_keylog(capture, paths, settings.keylog)
-    return analyze_capture(capture, settings)
+    return analyze_capture(capture, settings, asn_db)

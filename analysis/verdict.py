@@ -8,9 +8,12 @@ display filter built from addresses and ports only (never from names taken off t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from analysis.case import Case
 from analysis.findings_text import explain, message
-from analysis.model import CATEGORIES, RECEIVE_PROTOCOLS, SEND_PROTOCOLS, Capture, Finding, Flow
+from analysis.model import CATEGORIES, RECEIVE_PROTOCOLS, SEND_PROTOCOLS, Capture, Finding, Flow, iso_utc
+from analysis.relays import Lookup, Relay, RelayEvidence, find_relays
 
 RECEIVE_PORTS = frozenset({110, 143, 993, 995})
 SEND_PORTS = frozenset({25, 465, 587})
@@ -18,6 +21,7 @@ UNSEEN = frozenset({"other", "tls", ""})
 LONG_LIVED_SECONDS = 600.0  # a connection open longer than 10 minutes is reported
 MAX_FRAMES = 200  # frame numbers cited per finding
 MAX_FILTER_VALUES = 32  # addresses or ports in one display filter
+MAX_CANDIDATES_LISTED = 5  # candidates named in the relay-candidates finding
 SDK_KINDS = {"telemetry": "low", "crash-report": "low", "diagnostics": "medium", "ads-analytics": "medium"}
 NOT_VENDORS = frozenset({"mail-host", "name-resolution"})
 
@@ -123,31 +127,56 @@ def _missing(capture: Capture, case: Case, flows: list[Flow], spoke: bool, relay
     return missing
 
 
-def decide(capture: Capture, case: Case, lang: str = "en") -> tuple[dict, list[Finding]]:
-    """The ``verdict`` dict of the report and the findings, in ``lang`` (en or de)."""
+def decide(
+    capture: Capture,
+    case: Case,
+    lang: str = "en",
+    *,
+    logins: Iterable | None = None,
+    devices: Iterable[str] | None = None,
+    catalog=None,
+    lookup: Lookup | None = None,
+    keylog: bool = False,
+) -> tuple[dict, list[Finding]]:
+    """The ``verdict`` dict of the report and the findings, in ``lang`` (en or de).
+
+    ``logins``: the test account's successful logins from the mail server's logs (None: no logs given);
+    ``devices``: the addresses taken as the device's; ``catalog`` and ``lookup`` (address -> AS) tell who owns
+    an address; ``keylog``: TLS keys were given. Flows that the evidence ties to a relay become ``mail-relay``.
+    """
     flows = capture.flows
+    leaks = [f for f in capture.findings if f.kind == "credential-leak"]
+    evidence = find_relays(
+        flows, case, leaks=leaks, logins=logins, devices=devices, catalog=catalog, lookup=lookup
+    )
+    evidence.apply()
+    relays = evidence.relays
     host_flows = [f for f in flows if f.category == "mail-host"]
     receive = [f for f in host_flows if channel(f) == "receive"]
     send = [f for f in host_flows if channel(f) == "send"]
     relay = [f for f in flows if f.category == "mail-relay"]
     spoke = bool(receive or send)
-    if spoke and relay:
-        summary = "mixed"
+    if relays:
+        summary = "mixed" if host_flows else "relayed"
     elif spoke:
         summary = "direct"
-    elif relay:
-        summary = "mixed" if host_flows else "relayed"
     else:
         summary = "inconclusive"
+    assumptions = ["mail-host-by-protocol"] if any(_assumed(f) for f in host_flows) else []
+    if any("server-login" in r.basis for r in relays):
+        assumptions.append("account-used-by-device-only")
     verdict = {
         "summary": summary,
         "mail_host_contacted": bool(host_flows),
         "receive": {"status": "direct" if receive else "not-observed", "flows": _ids(receive)},
         "send": {"status": "direct" if send else "not-observed", "flows": _ids(send)},
         "vendors": _vendors(flows),
+        "relays": [r.to_json() for r in relays],
+        "candidates": [c.to_json() for c in evidence.candidates],
         "explanation": "",
-        "missing": _missing(capture, case, flows, spoke, bool(relay)),
-        "assumptions": ["mail-host-by-protocol"] if any(_assumed(f) for f in host_flows) else [],
+        "missing": _missing(capture, case, flows, spoke, bool(relays)),
+        "settle": _settle(evidence, case, logins is not None, keylog),
+        "assumptions": assumptions,
         "mail_hosts": [str(h) for h in case.mail_hosts],
         "counts": {
             "flows": len(flows),
@@ -157,7 +186,67 @@ def decide(capture: Capture, case: Case, lang: str = "en") -> tuple[dict, list[F
         },
     }
     verdict["explanation"] = explain(verdict, lang)
-    return verdict, findings(capture, case, verdict, lang)
+    return verdict, findings(capture, case, verdict, lang) + relay_findings(evidence, verdict["settle"], lang)
+
+
+def _settle(evidence: RelayEvidence, case: Case, logs: bool, keylog: bool) -> list[str]:
+    """What would settle an open question about the relay: logs, a canary search, TLS keys (those not given)."""
+    if not evidence.candidates:
+        return []
+    codes = [] if logs else ["logs"]
+    codes += [] if case.canary else ["canary"]
+    tls = any(f.app_protocol in ("tls", "quic") for c in evidence.candidates for f in c.flows)
+    return codes + (["keylog"] if tls and not keylog else [])
+
+
+def relay_findings(evidence: RelayEvidence, settle: list[str], lang: str = "en") -> list[Finding]:
+    """One ``relay-evidence`` finding per relay (its basis, the log lines and frames behind it) and one
+    ``relay-candidates`` finding when the device's relay flows are not known."""
+    out = [_relay_finding(relay, evidence, lang) for relay in evidence.relays]
+    if evidence.candidates:
+        details = {
+            "candidates": [
+                {"owner": c.owner, "addresses": _unique(f.server.ip for f in c.flows)[:8], "reasons": c.reasons}
+                for c in evidence.candidates[:MAX_CANDIDATES_LISTED]
+            ],
+            "count": len(evidence.candidates),
+            "settle": list(settle),
+        }
+        flows = [f for c in evidence.candidates[:MAX_CANDIDATES_LISTED] for f in c.flows]
+        out.append(_finding("relay-candidates", "info", lang, flows, details))
+    return out
+
+
+def _relay_finding(relay: Relay, evidence: RelayEvidence, lang: str) -> Finding:
+    catalog = [f for f in relay.flows if f.evidence is not None and f.evidence.rule.startswith("catalog:")]
+    times = [x.time for x in relay.logins if x.time is not None]
+    details = {
+        "owner": relay.owner,
+        "basis": list(relay.basis),
+        "link": relay.link,
+        "login_addresses": list(relay.login_addresses),
+        "device_addresses": relay.device_addresses,
+        "flows": len(relay.flows),
+        "logins": len(relay.logins),
+        "first": iso_utc(min(times)) if times else None,
+        "last": iso_utc(max(times)) if times else None,
+        "since": iso_utc(evidence.since) if evidence.since is not None else None,
+        "since_from": evidence.since_from,
+        "catalog_endpoints": _unique(_endpoint(f) for f in catalog),
+        "canary_hosts": _unique(str(x.details.get("destination", "?")) for x in relay.leaks),
+        "canary_forms": _unique(str(x.details.get("form", "?")) for x in relay.leaks),
+        "matched": _unique(e.matched for e in relay.links.values() if e.rule == "inferred:server-login-same-owner"),
+    }
+    f = _finding("relay-evidence", "high", lang, relay.flows, details, list(relay.frames))
+    f.log_lines = list(relay.log_lines)
+    if not relay.flows:
+        f.wireshark_filter = _address_filter(relay.login_addresses)
+    return f
+
+
+def _address_filter(addresses: list[str]) -> str:
+    terms = [f"{'ipv6' if ':' in a else 'ip'}.addr=={a}" for a in addresses[:MAX_FILTER_VALUES]]
+    return " || ".join(terms)
 
 
 def _finding(
@@ -193,7 +282,7 @@ def findings(capture: Capture, case: Case, verdict: dict, lang: str = "en") -> l
         hosts = [str(h) for h in case.mail_hosts] + list(case.mail_addresses)
         f = Finding(
             kind="mail-host-not-contacted",
-            severity="high" if relay else "medium",
+            severity="high" if relay or verdict.get("relays") else "medium",
             message="",
             flows=_ids(relay),
             frames=_frames(relay),

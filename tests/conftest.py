@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("MAILDETOUR_SHARED") or ROOT.parent / "shared")  # override: MAILDETOUR_SHARED=DIR
 SHARED_CAPTURES = SHARED / "captures"
+SHARED_ABSENT = f"{SHARED_CAPTURES} is absent (the shared folder beside the repository, or $MAILDETOUR_SHARED)"
 
 
 def require_tool(name: str) -> str:
@@ -28,7 +29,7 @@ def require_tool(name: str) -> str:
 @pytest.fixture
 def shared_captures() -> Path:
     if not SHARED_CAPTURES.is_dir():
-        pytest.skip("../shared/captures is absent")
+        pytest.skip(SHARED_ABSENT)
     return SHARED_CAPTURES
 
 
@@ -38,3 +39,11 @@ def all_shared_captures() -> list[Path]:
         return []
     return sorted(Path(str(p)[: -len(".truth.json")])
                   for p in SHARED_CAPTURES.rglob("*.truth.json"))
+
+
+def shared_params(paths: list[Path], name=lambda p: str(p.relative_to(SHARED_CAPTURES))) -> list:
+    """``paths`` as pytest parameters named by ``name``; when there are none, one skipped parameter that says
+    why (pytest's own skip for an empty list only says "got empty parameter set")."""
+    if not paths:
+        return [pytest.param(None, id="shared-absent", marks=pytest.mark.skip(reason=SHARED_ABSENT))]
+    return [pytest.param(p, id=name(p)) for p in paths]

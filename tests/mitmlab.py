@@ -121,9 +121,9 @@ class Mitmdump:
         return ssl.create_default_context(cafile=str(self.ca))
 
     def https(self, name: str, ip: str, port: int, method: str = "GET", path: str = "/", body: bytes = b"",
-              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        """One HTTP/1.1 request over TLS (mitmproxy's CA trusted) through the SOCKS5 proxy."""
-        raw = socks_connect(self.proxy, ip, port, None, TIMEOUT)
+              headers: dict[str, str] | None = None, source: str | None = None) -> tuple[int, bytes]:
+        """One HTTP/1.1 request over TLS (mitmproxy's CA trusted) through the SOCKS5 proxy, from ``source``."""
+        raw = socks_connect(self.proxy, ip, port, source, TIMEOUT)
         with self.tls_context().wrap_socket(raw, server_hostname=name) as s:
             head = [f"{method} {path} HTTP/1.1", f"Host: {name}", "Connection: close",
                     f"Content-Length: {len(body)}"]
@@ -137,27 +137,31 @@ class Mitmdump:
 
 
 class SocksIMAP4(imaplib.IMAP4):
-    def __init__(self, proxy: tuple[str, int], host: str, port: int):
-        self._proxy = proxy
+    """IMAP through the SOCKS5 proxy, the client socket bound to ``source`` (a loopback address) if given."""
+
+    def __init__(self, proxy: tuple[str, int], host: str, port: int, source: str | None = None):
+        self._proxy, self._source = proxy, source
         super().__init__(host, port, timeout=TIMEOUT)
 
     def _create_socket(self, timeout):
-        return socks_connect(self._proxy, self.host, self.port, None, TIMEOUT)
+        return socks_connect(self._proxy, self.host, self.port, self._source, TIMEOUT)
 
 
 class SocksSMTP(smtplib.SMTP):
-    def __init__(self, proxy: tuple[str, int], host: str, port: int):
-        self._proxy = proxy
+    """SMTP through the SOCKS5 proxy, the client socket bound to ``source`` (a loopback address) if given."""
+
+    def __init__(self, proxy: tuple[str, int], host: str, port: int, source: str | None = None):
+        self._proxy, self._source = proxy, source
         super().__init__(host, port, local_hostname="phone.lab.test", timeout=TIMEOUT)
 
     def _get_socket(self, host, port, timeout):
-        return socks_connect(self._proxy, host, port, None, TIMEOUT)
+        return socks_connect(self._proxy, host, port, self._source, TIMEOUT)
 
 
 @dataclass
 class HttpsServer:
-    """A threaded HTTPS server on a loopback address that answers every request with JSON and keeps
-    (method, host, path, body length) of each request it received."""
+    """A threaded HTTPS server on a loopback address that answers every request with JSON (a path under
+    ``/echo`` with the request's body) and keeps (method, host, path, body length) of each request."""
 
     address: str
     cert: str
@@ -176,7 +180,7 @@ class HttpsServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 seen.append((self.command, self.headers.get("Host", ""), self.path, len(body)))
-                out = json.dumps({"ok": True}).encode()
+                out = body if self.path.startswith("/echo") else json.dumps({"ok": True}).encode()
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"  # one write, no
                                  b"Content-Length: %d\r\n\r\n%s" % (len(out), out))  # Nagle delay
 

@@ -28,7 +28,8 @@ CANARY_ENV = "MAILDETOUR_ADDON_TEST_CANARY"
 MAIL_IP = "127.0.77.5"
 SYNC_IP, TELEMETRY_IP, CLIENT_FIRST_IP, QUIC_IP = "127.0.77.7", "127.0.77.8", "127.0.77.9", "127.0.77.10"
 REPORT_FLOW_KEYS = ("id", "transport", "client", "server", "packets", "bytes", "first_frame", "first_seen",
-                    "last_seen", "names", "app_protocol", "starttls", "category", "owner", "wireshark_filter")
+                    "last_seen", "names", "app_protocol", "starttls", "category", "owner", "asn", "as_org",
+                    "wireshark_filter")
 QUIC_PROBE = b"\xc3\x00\x00\x00\x01\x08" + b"\x11" * 1200
 CATALOG = """\
 [[entry]]
@@ -546,17 +547,50 @@ def test_an_analysts_own_comment_is_kept(tmp_path):
         assert f.comment == "interesting: check this one"
 
 
-def test_device_filter_leaves_other_clients_alone(tmp_path):
+def test_device_filter_leaves_other_clients_alone(tmp_path, caplog):
+    """Only another client talked: nothing is analysed, the log says why once, and the verdict blames the
+    device address, not a lack of traffic."""
     from mitmproxy.test import taddons
 
     addon = _addon()
-    with taddons.context(addon) as tctx:
+    with taddons.context(addon) as tctx, caplog.at_level("WARNING"):
         tctx.configure(addon, maildetour_mail_host=MAIL_IP, maildetour_device="10.23.42.50",
-                       maildetour_jsonl=str(tmp_path / "live.jsonl"))
-        f = _imap_tcp_flow()
+                       maildetour_jsonl=str(tmp_path / "live.jsonl"), maildetour_report=str(tmp_path / "r.json"))
+        f, again = _imap_tcp_flow(), _imap_tcp_flow(993)
         _drive_tcp(addon, f)
+        _drive_tcp(addon, again)
         addon.done()
     assert f.comment == "" and read_jsonl(tmp_path / "live.jsonl") == []
+    assert caplog.text.count("client 127.0.0.2 is proxied but not analysed: it is not the case's device "
+                             "(10.23.42.50)") == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["flows"] == [] and report["inputs"][0]["packets"] == 4  # messages of any client
+    assert report["verdict"]["missing"] == ["device-not-seen"]
+    (other,) = [x for x in report["findings"] if x["kind"] == "proxy-other-clients"]
+    assert other["details"] == {"count": 1, "clients": ["127.0.0.2"], "devices": ["10.23.42.50"]}
+
+
+def test_a_password_split_over_tcp_messages_is_scrubbed(tmp_path, monkeypatch):
+    """The saved copy of each message is scrubbed at the flow's end, also where the password is cut in two
+    (what went out is not touched: the hooks run before mitmproxy saves the flow)."""
+    from mitmproxy import tcp
+    from mitmproxy.test import taddons
+
+    monkeypatch.setenv(CANARY_ENV, CANARY)
+    (tmp_path / "case.toml").write_text(CASE)
+    addon = _addon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, maildetour_case=str(tmp_path / "case.toml"))
+        f = _imap_tcp_flow()
+        half = len(CANARY) // 2
+        f.messages = [tcp.TCPMessage(False, b"* OK ready\r\n"),
+                      tcp.TCPMessage(True, b"a LOGIN lft2 " + CANARY[:half].encode()),
+                      tcp.TCPMessage(True, CANARY[half:].encode() + b"\r\n"),
+                      tcp.TCPMessage(False, b"a OK " + CANARY.encode() + b"\r\n")]
+        _drive_tcp(addon, f)
+        addon.done()
+    assert [m.content for m in f.messages] == [b"* OK ready\r\n", b"a LOGIN lft2 [REDACTED]", b"\r\n",
+                                               b"a OK [REDACTED]\r\n"]
 
 
 def test_an_http_request_to_a_blocked_category_is_killed(tmp_path):
@@ -615,3 +649,196 @@ def test_websocket_messages_are_counted_scanned_and_scrubbed(tmp_path, monkeypat
     assert [(x["details"]["where"], x["details"]["form"]) for x in leak] == [("WebSocket message", "plain")]
     (flow,) = report["flows"]
     assert flow["c2s"]["packets"] == 2 and flow["s2c"]["packets"] == 1  # the request, then a message each way
+
+
+# ---- other clients, and the password out of the saved flow file (-w) -----------------------------------
+
+DEVICE_IP, OTHER_IP = "127.0.77.20", "127.0.77.21"
+D_MAIL_IP, D_SYNC_IP, D_UDP_IP = "127.0.77.22", "127.0.77.23", "127.0.77.24"
+DEVICE_CASE = f"""\
+[account]
+address = "lft2@example.test"
+username = "lft2"
+canary_env = "{CANARY_ENV}"
+
+[mail]
+hosts = ["{D_MAIL_IP}"]
+
+[device]
+addresses = ["{DEVICE_IP}"]
+"""
+SMTP_PLAIN = base64.b64encode(b"\0lft2\0" + CANARY.encode())  # what smtplib sends for AUTH PLAIN
+TOKEN = base64.b64encode(b"\x01\x02" + CANARY.encode() + b"\x03")
+
+
+class _AuthSink(_Sink):
+    def __init__(self) -> None:
+        self.logins: list[bytes] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+
+        self.logins.append(auth_data.password)
+        return AuthResult(success=auth_data.password == CANARY.encode())
+
+
+@dataclass
+class DeviceLab:
+    root: Path
+    results: dict
+    log: str
+    smtp_logins: list
+
+
+def _udp_echo_on(address: str, stop: threading.Event) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((address, 0))
+    sock.settimeout(0.2)
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+                sock.sendto(data, peer)
+            except (TimeoutError, OSError):
+                continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
+
+
+@pytest.fixture(scope="module")
+def device_lab(tmp_path_factory) -> DeviceLab:
+    """One mitmdump run with a case whose device is DEVICE_IP and a canary; the device logs in to the mail host
+    (IMAP closed, IMAP still open when mitmdump stops, SMTP AUTH PLAIN); another client (OTHER_IP) sends the
+    password to a vendor over HTTPS (echoed back in the response) and logs in to the mail host; 127.0.0.1 sends
+    it in a UDP datagram (echoed back). Everything is saved with -w."""
+    require_tool("dovecot")
+    if not MITMDUMP.exists():
+        pytest.fail(f"mitmdump is missing next to {MITMDUMP.parent} (pip install mitmproxy)")
+    from aiosmtpd.controller import Controller
+
+    from analysis.lab.ca import LabCA
+    from analysis.lab.dovecot import start_dovecot
+
+    root = tmp_path_factory.mktemp("device")
+    (root / "case.toml").write_text(DEVICE_CASE)
+    (root / "catalog.toml").write_text(CATALOG)
+    ca = LabCA.create(root / "ca")
+    sync_cert = ca.issue(root / "ca", "sync.vendor.test", [D_SYNC_IP])
+    stop = threading.Event()
+    echo = _udp_echo_on(D_UDP_IP, stop)
+    udp_port = free_port(kind=socket.SOCK_DGRAM)
+    results: dict = {}
+    auth = _AuthSink()
+    sync = HttpsServer(D_SYNC_IP, str(sync_cert.cert_path), str(sync_cert.key_path))
+    with start_dovecot(root / "dovecot", D_MAIL_IP, users={"lft2": CANARY}) as dovecot, sync:
+        smtpd = Controller(_Sink(), hostname=D_MAIL_IP, port=free_port(D_MAIL_IP), authenticator=auth,
+                           auth_require_tls=False)
+        smtpd.start()
+        left_open = None
+        try:
+            out = root / "out"
+            out.mkdir()
+            run = Mitmdump(out, env={CANARY_ENV: CANARY},
+                           options={"maildetour_case": str(root / "case.toml"),
+                                    "maildetour_catalog": str(root / "catalog.toml"),
+                                    "maildetour_jsonl": str(out / "live.jsonl"),
+                                    "maildetour_report": str(out / "report.json")},
+                           extra=["-w", str(out / "flows.mitm"),
+                                  "--mode", f"reverse:udp://{D_UDP_IP}:{echo.getsockname()[1]}@127.0.0.1:{udp_port}"])
+            with run:
+                imap = SocksIMAP4(run.proxy, D_MAIL_IP, dovecot.imap_port, source=DEVICE_IP)
+                results["device_imap"] = imap.login("lft2", CANARY)[0]
+                imap.logout()
+                smtp = SocksSMTP(run.proxy, D_MAIL_IP, smtpd.port, source=DEVICE_IP)
+                results["device_smtp_auth"] = smtp.login("lft2", CANARY)[0]
+                smtp.sendmail("lft2@example.test", ["friend@example.test"], "Subject: hi\r\n\r\nhi\r\n")
+                smtp.quit()
+                left_open = SocksIMAP4(run.proxy, D_MAIL_IP, dovecot.imap_port, source=DEVICE_IP)
+                results["device_imap_open"] = left_open.login("lft2", CANARY)[0]
+                left_open.select("INBOX")  # and it stays connected, as a mail app in IDLE does
+                other = SocksIMAP4(run.proxy, D_MAIL_IP, dovecot.imap_port, source=OTHER_IP)
+                results["other_imap"] = other.login("lft2", CANARY)[0]
+                other.logout()
+                body = json.dumps({"account": "lft2@example.test", "password": CANARY}).encode()
+                results["other_echo"] = run.https("sync.vendor.test", D_SYNC_IP, sync.port, "POST", "/echo/v1",
+                                                  body, headers={"X-Session": TOKEN.decode()}, source=OTHER_IP)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.settimeout(5)
+                    s.sendto(b"hello " + CANARY.encode(), ("127.0.0.1", udp_port))
+                    results["udp_echo"] = s.recvfrom(4096)[0]
+        finally:
+            if left_open is not None:
+                try:
+                    left_open.shutdown()
+                except OSError:
+                    pass
+            smtpd.stop()
+            stop.set()
+            echo.close()
+    return DeviceLab(out, results, run.output, auth.logins)
+
+
+def _saved(lab: DeviceLab) -> list:
+    with open(lab.root / "flows.mitm", "rb") as fh:
+        return list(FlowReader(fh).stream())
+
+
+def test_everyone_got_through_the_proxy_unchanged(device_lab):
+    r = device_lab.results
+    assert (r["device_imap"], r["device_imap_open"], r["other_imap"]) == ("OK", "OK", "OK")
+    assert r["device_smtp_auth"] == 235 and device_lab.smtp_logins == [CANARY.encode()]
+    status, echoed = r["other_echo"]  # the response with the password reached the client as it was
+    assert status == 200 and json.loads(echoed)["password"] == CANARY
+    assert r["udp_echo"] == b"hello " + CANARY.encode()
+
+
+def test_the_saved_flow_file_never_holds_the_password(device_lab):
+    """Whoever the client: the mail host's logins (one still open at shutdown), the other client's request,
+    the response echoing it, its IMAP login and a UDP datagram. Checked in the file's raw bytes."""
+    raw = (device_lab.root / "flows.mitm").read_bytes()
+    needles = {"plain": CANARY.encode(), "url": quote(CANARY, safe="").encode(),
+               "base64 (SMTP AUTH PLAIN)": SMTP_PLAIN, "base64 (header)": TOKEN,
+               "base64 (alone)": base64.b64encode(CANARY.encode())}
+    for form, needle in needles.items():
+        assert needle not in raw, form
+    assert raw.count(b"[REDACTED]") >= 7
+
+
+def test_the_saved_flows_are_all_there_with_the_password_masked(device_lab):
+    flows = _saved(device_lab)
+    tcp = {}
+    for f in flows:
+        if f.type == "tcp":
+            sent = b"".join(m.content for m in f.messages if m.from_client)
+            tcp.setdefault(f.client_conn.peername[0], []).append(sent)
+    device_logins = [s for s in tcp[DEVICE_IP] if b"LOGIN" in s]
+    assert len(device_logins) == 2  # the closed session and the one still open when mitmdump stopped
+    assert all(b"[REDACTED]" in s for s in device_logins)
+    assert any(b"AUTH PLAIN " in s and b"[REDACTED]" in s for s in tcp[DEVICE_IP])
+    (other_login,) = tcp[OTHER_IP]
+    assert b'LOGIN lft2 "[REDACTED]"\r\n' in other_login
+    (echo,) = [f for f in flows if f.type == "http"]
+    assert echo.client_conn.peername[0] == OTHER_IP
+    assert json.loads(echo.request.content)["password"] == "[REDACTED]"
+    assert json.loads(echo.response.content)["password"] == "[REDACTED]"  # scrubbed after the client got it
+    assert b"[REDACTED]" in echo.request.headers["X-Session"].encode()
+    (udp,) = [f for f in flows if f.type == "udp"]
+    assert [m.content for m in udp.messages] == [b"hello [REDACTED]"] * 2
+
+
+def test_other_clients_are_logged_once_counted_and_left_out(device_lab):
+    log = device_lab.log
+    line = f"client {OTHER_IP} is proxied but not analysed: it is not the case's device ({DEVICE_IP})"
+    assert log.count(line) == 1  # two connections, one line
+    assert log.count("client 127.0.0.1 is proxied but not analysed") == 1  # the UDP client
+    assert f"client {DEVICE_IP} is proxied but not analysed" not in log
+    report = json.loads((device_lab.root / "report.json").read_text())
+    (other,) = [f for f in report["findings"] if f["kind"] == "proxy-other-clients"]
+    assert other["details"]["count"] == 2 and sorted(other["details"]["clients"]) == sorted([OTHER_IP, "127.0.0.1"])
+    assert OTHER_IP in other["message"]
+    assert {f["client"]["ip"] for f in report["flows"]} == {DEVICE_IP}
+    assert {f["client"]["ip"] for f in read_jsonl(device_lab.root / "live.jsonl")} == {DEVICE_IP}
+    assert report["verdict"]["summary"] == "direct" and report["verdict"]["missing"] == []
+    assert not [f for f in report["findings"] if f["kind"] == "credential-leak"]  # the vendor call was not the device's

@@ -198,7 +198,7 @@ def test_analyze_reports_a_truncated_capture(tmp_path):
     offs = record_offsets(data)
     path = tmp_path / "cut.pcap"
     path.write_bytes(data[: offs[6] + 7])
-    result = run("analyze", str(path), "--format", "json")
+    result = run("analyze", str(path), "--format", "json", "-q")  # -q: the damage line alone, no verdict line
     assert result.returncode == EXIT_DAMAGED, result.stderr
     assert f"offset {offs[6]}" in one_line(result.stderr)
     report = json.loads(result.stdout)

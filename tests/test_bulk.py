@@ -19,12 +19,11 @@ from analysis.capture import bulk, load_capture
 from analysis.capture.flowtable import FlowTable
 from analysis.capture.reader import CaptureReader
 from bench.gen import generate
-from tests.conftest import ROOT, SHARED_CAPTURES, all_shared_captures
+from tests.conftest import ROOT, all_shared_captures, shared_params
 from tests.test_parallel import snapshot
 
 CAPTURES = all_shared_captures()
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-IDS = [str(p.relative_to(SHARED_CAPTURES)) for p in CAPTURES]
 SHIPPED = sorted((ROOT / "captures").glob("*/phone.pcapng"))
 BATCHES = (1, 7, 64, 8192)
 
@@ -58,8 +57,7 @@ def same_as_plain(path, monkeypatch, sizes=BATCHES, **kwargs) -> dict:
     return plain
 
 
-@pytest.mark.skipif(not CAPTURES, reason="../shared/captures is absent")
-@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.parametrize("path", shared_params(CAPTURES))
 def test_shared_capture_same_as_plain(path, monkeypatch):
     same_as_plain(path, monkeypatch)
 

@@ -178,3 +178,79 @@ def test_cli_reports_a_bad_case_file_on_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and path in lines[0] and "Traceback" not in proc.stderr
+
+
+# ---- every key type-checked, and files that are no case file at all ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, key, needle",
+    [
+        ("[account]\naddress = 5\n", "account.address", "expected a string, not an integer"),
+        ("[account]\nusername = [1]\n", "account.username", "not an array"),
+        ("[account]\ncanary_env = true\n", "account.canary_env", "not a boolean"),
+        ('[mail]\nhosts = ["imap.example.org", 5]\n', "mail.hosts", "list of strings, not one with an integer"),
+        ("[mail]\nhosts = {a = 1}\n", "mail.hosts", "not a table"),
+        ('[mail]\nhosts = ["imap.example.org:\u00b2"]\n', "mail.hosts", "1-65535"),
+        ('[mail]\naddresses = ["203.0.113.1", "mail"]\n', "mail.addresses", "not an IP address"),
+        ("[device]\naddresses = 3.5\n", "device.addresses", "not a float"),
+        ('[device]\naddresses = ["10.0.0.1/24"]\n', "device.addresses", "not an IP address"),
+        ("[timeline]\naccount_added = 17\n", "timeline.account_added", "not an integer"),
+        ("[timeline]\naccount_added = 2020-08-28\n", "timeline.account_added", "not a date"),
+        ("[timeline]\naccount_added = 11:07:00\n", "timeline.account_added", "not a time"),
+        ("[timeline]\napp_removed = 2020-08-28T11:07:00\n", "timeline.app_removed", "needs a UTC offset"),
+        ('[timeline]\napp_removed = "2020-08-28T11:07:00+99:99"\n', "timeline.app_removed", "not an ISO 8601"),
+        ("[timeline]\napp_removed = 0001-01-01T00:00:00+23:59\n", "timeline.app_removed", "years 1-9999 in UTC"),
+        ('[timeline]\napp_removed = "9999-12-31T23:59:59-23:59"\n', "timeline.app_removed", "years 1-9999"),
+    ],
+)
+def test_every_key_is_type_checked(tmp_path, text, key, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(CaseError) as exc:
+        load_case(path, environ={})
+    message = str(exc.value)
+    assert message.startswith(f"{path}: {key}: ") and needle in message, message
+    assert "\n" not in message
+
+
+def test_the_widest_zones_inside_the_years_are_accepted(tmp_path):
+    path = write(tmp_path, "[timeline]\naccount_added = 0001-01-01T23:59:00+23:59\n"
+                           'app_removed = "9999-12-31T00:00:00-23:59"\n')
+    case = load_case(path, environ={})
+    assert case.account_added.timestamp() == -62135596800.0  # 0001-01-01T00:00:00Z
+    assert case.to_json()["timeline"]["app_removed"] == "9999-12-31T00:00:00-23:59"
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        (b"[account]\naddress = \"caf\xe9@example.org\"\n", "offset 24: not a UTF-8 text file"),
+        (b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00" + bytes(16), "offset 0: not a UTF-8 text file"),  # a pcap
+        (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "invalid TOML: nested too deeply"),
+        (b"# " + b"x" * (2 << 20) + b"\n", "not a case file"),
+    ],
+    ids=["latin-1", "pcap", "deep", "huge"],
+)
+def test_a_file_that_is_no_case_file(tmp_path, data, needle):
+    path = tmp_path / "case.toml"
+    path.write_bytes(data)
+    with pytest.raises(CaseError) as exc:
+        load_case(str(path), environ={})
+    assert str(exc.value).startswith(f"{path}: ") and needle in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("command", ["logs", "analyze"])
+def test_cli_refuses_a_binary_case_file_on_one_line(tmp_path, capsys, command):
+    """Any binary file given as --case: exit 2, one stderr line naming it (not an internal error)."""
+    from analysis.cli import main
+
+    blob = tmp_path / "phone.pcapng"
+    blob.write_bytes(bytes(range(256)) * 4)
+    log = tmp_path / "mail.log"
+    log.write_text("2026-11-28T23:05:08+0000 imap-login: Info: Login: user=<lab>, rip=192.0.2.7\n")
+    target = str(log) if command == "logs" else str(blob)
+    assert main([command, target, "--case", str(blob), "-o", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(blob) in lines[0] and "not a UTF-8 text file" in lines[0]
+    assert not (tmp_path / "out").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -95,8 +97,9 @@ def test_analyze_with_a_damaged_log_exits_1_and_still_writes_the_report(tmp_path
     log.write_bytes(whole[: len(whole) // 2])
     out = tmp_path / "report.json"
     proc = run("analyze", str(sample / "phone.pcapng"), "--case", str(sample / "case.toml"),
-               "--catalog", str(ROOT / "analysis" / "data" / "lab-catalog.toml"), "--logs", str(log), "-o", str(out))
-    assert_one_line_error(proc, 1, str(log), "damaged")
+               "--catalog", str(ROOT / "analysis" / "data" / "lab-catalog.toml"), "--logs", str(log), "-q",
+               "-o", str(out))
+    assert_one_line_error(proc, 1, log.name, "damaged")
     report = json.loads(out.read_text())
     assert report["verdict"]["summary"] == "relayed"
     assert [entry["complete"] for entry in report["mail_server"]["logs"]] == [False]
@@ -142,3 +145,115 @@ def test_progress_bar_draws_on_a_terminal(tmp_path):
     assert b"phone.pcapng" in b"".join(chunks)
     with progress_bar("x", 10) as advance:  # not a terminal here: a no-op
         advance(5)
+
+
+# -- output targets that cannot be written: one line naming the output, exit 3, nothing left behind -----------
+
+def _relayed() -> str:
+    from tests.conftest import ROOT
+
+    capture = ROOT / "captures" / "relayed" / "phone.pcapng"
+    if not capture.is_file():
+        pytest.skip(f"{capture} is absent")
+    return str(capture)
+
+
+def _unwritable_targets(tmp_path) -> dict[str, str]:
+    (tmp_path / "plain-file").write_text("I am a file")
+    return {
+        "full-device": "/dev/full",  # ENOSPC on every write
+        "a-directory": str(tmp_path),
+        "parent-is-a-file": str(tmp_path / "plain-file" / "flows.csv"),
+        "grandparent-is-a-file": str(tmp_path / "plain-file" / "sub" / "flows.csv"),
+        "under-proc": "/proc/self/maildetour-flows.csv",  # no files can be made there, not even by root
+        "trailing-slash": str(tmp_path / "new-folder") + "/",
+        "empty-name": "",
+    }
+
+
+@pytest.mark.parametrize("kind", ["full-device", "a-directory", "parent-is-a-file", "grandparent-is-a-file",
+                                  "under-proc", "trailing-slash", "empty-name"])
+def test_unwritable_output_is_one_line_and_exit_3(tmp_path, kind):
+    report = tmp_path / "r.json"
+    assert run("analyze", _relayed(), "-o", str(report)).returncode == 0
+    target = _unwritable_targets(tmp_path)[kind]
+    before = sorted(os.listdir(tmp_path))
+    for command in (["flows", _relayed(), "--format", "csv"], ["report", str(report), "--format", "md"]):
+        proc = run(*command, "-o", target)
+        assert_one_line_error(proc, 3, target, "cannot write the output")
+        assert "internal error" not in proc.stderr
+        assert proc.stdout == ""
+    assert sorted(os.listdir(tmp_path)) == before  # no temp file left
+    assert (tmp_path / "plain-file").read_text() == "I am a file"
+
+
+def test_parent_that_is_a_file_is_named():
+    proc = run("flows", _relayed(), "-o", "/etc/hostname/sub/flows.csv")
+    assert_one_line_error(proc, 3, "/etc/hostname/sub/flows.csv", "/etc/hostname is not a directory")
+
+
+def test_full_standard_output_is_one_line_and_exit_3():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*MD, "flows", _relayed(), "--format", "jsonl"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert_one_line_error(proc, 3, "standard output", "No space left on device")
+
+
+def _in_own_mount_namespace(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``sh -c script`` in a private mount namespace (its mounts vanish with it); skips where not allowed."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare (util-linux) not installed")
+    probe = subprocess.run([unshare, "-m", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here: {probe.stderr.decode(errors='replace').strip()}")
+    return subprocess.run([unshare, "-m", "sh", "-c", script, "sh", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_read_only_folder_keeps_the_old_file(tmp_path):
+    """A read-only bind mount (root may write into a chmod 0555 folder, not onto a read-only mount)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "flows.csv").write_text("old")
+    script = ('mount --bind -o ro "$1" "$1" || exit 99\n'
+              '"$2" -m analysis.cli flows "$3" --format csv -o "$1/flows.csv"; echo "rc=$?"\n'
+              '"$2" -m analysis.cli flows "$3" --format csv -o "$1/new/flows.csv"; echo "rc=$?"\n')
+    proc = _in_own_mount_namespace(script, str(folder), sys.executable, _relayed())
+    if "rc=" not in proc.stdout:
+        pytest.skip(f"read-only bind mount refused: {proc.stderr.strip()}")
+    assert proc.stdout.split() == ["rc=3", "rc=3"], proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and all("Read-only file system" in line for line in lines), proc.stderr
+    assert f"{folder}/flows.csv: cannot write the output" in lines[0]
+    assert (folder / "flows.csv").read_text() == "old"
+    assert os.listdir(folder) == ["flows.csv"]
+
+
+def test_disk_full_midway_leaves_no_temp_file(tmp_path):
+    """A 4 KiB tmpfs fills while the report is written: exit 3, the temp file is removed, the old file stays."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    script = ('mount -t tmpfs -o size=4k tmpfs "$1" || exit 99\n'
+              'printf old > "$1/flows.jsonl"\n'
+              '"$2" -m analysis.cli flows "$3" --format jsonl -o "$1/flows.jsonl"; echo "rc=$?"\n'
+              'ls -A "$1"; cat "$1/flows.jsonl"\n')
+    proc = _in_own_mount_namespace(script, str(folder), sys.executable, _relayed())
+    if "rc=" not in proc.stdout:
+        pytest.skip(f"tmpfs mount refused: {proc.stderr.strip()}")
+    assert proc.stdout.split() == ["rc=3", "flows.jsonl", "old"], proc.stdout + proc.stderr
+    assert_one_line_error(subprocess.CompletedProcess([], 3, "", proc.stderr), 3, "No space left on device")
+
+
+def test_missing_parent_folders_are_created_with_the_usual_mode(tmp_path):
+    target = tmp_path / "new" / "deeper" / "flows.csv"
+    proc = run("flows", _relayed(), "--format", "csv", "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text().startswith("IPProto,SrcIP,SrcPort,DstIP,DstPort,")
+    assert os.listdir(target.parent) == ["flows.csv"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask  # not the temp file's 0600
+    target.chmod(0o640)
+    assert run("flows", _relayed(), "-o", str(target)).returncode == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # a replaced file keeps its mode

@@ -12,7 +12,8 @@ from scapy.all import TCP as ScapyTCP
 from analysis.capture import load_capture
 from analysis.capture.ip import Reassembler
 from analysis.model import Capture, Endpoint, Flow, InputInfo
-from analysis.report.flowtable import BATCH, CSV_COLUMNS, iter_flows, render_flows
+from analysis.report.csvout import COLUMNS as CSV_COLUMNS
+from analysis.report.flowtable import BATCH, iter_flows, render_flows
 from tests import pcapbuild as pb
 
 PHONE, RESOLVER, MAIL, WEB = "10.0.0.2", "192.0.2.53", "203.0.113.25", "203.0.113.80"
@@ -85,7 +86,8 @@ def test_render_csv_flat_columns_and_formula_guard():
     assert tuple(rows[0]) == CSV_COLUMNS
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["sni"].startswith("'=")  # a spreadsheet shows it, never runs it
-    assert (first["server_ip"], first["c2s_bytes"], first["duration"]) == ("2001:db8::1", "120", "1.500000")
+    assert (first["DstIP"], first["BytesSent"], first["duration"]) == ("2001:db8::1", "120", "1.5")
+    assert (first["IPProto"], first["SrcPort"], first["packets"], first["starttls"]) == ("6", "40001", "3", "false")
     assert dict(zip(rows[0], rows[2], strict=True))["sni"] == "mail.example.org"
 
 

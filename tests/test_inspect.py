@@ -14,7 +14,7 @@ import pytest
 
 from analysis.capture.inspect import FlowInspector
 from analysis.model import Endpoint, Flow
-from tests.conftest import all_shared_captures
+from tests.conftest import all_shared_captures, shared_params
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.gtp import GTP_U_Header  # noqa: E402,F401  (registers GTP-U on udp/2152)
@@ -132,7 +132,7 @@ def _load(path: Path, cache: dict) -> tuple[dict, dict]:
     return cache[path]
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=_id)
+@pytest.mark.parametrize("path", shared_params(CAPTURES, _id))
 def test_names_match_truth(path: Path, inspected, shared_captures) -> None:
     """SNI (TLS over TCP, QUIC, gQUIC), DNS query names and HTTP hosts: the same sets as tshark finds."""
     convs, truth = _load(path, inspected)
@@ -144,7 +144,7 @@ def test_names_match_truth(path: Path, inspected, shared_captures) -> None:
     assert qnames == set(truth["dns"]["dns"]["query_names"])
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=_id)
+@pytest.mark.parametrize("path", shared_params(CAPTURES, _id))
 def test_client_hellos_and_mail_sessions_match_truth(path: Path, inspected, shared_captures) -> None:
     """Per flow: ALPN of each ClientHello, and each mail session's protocol and STARTTLS flag."""
     convs, truth = _load(path, inspected)

@@ -106,7 +106,7 @@ def test_pcap_to_pcapng_refuses_damage():
 
 def test_plan_is_loopback_and_reservations_do_not_share_a_block(tmp_path):
     plan = LabPlan.for_block(42)
-    assert all(is_loopback(a) for a in plan.addresses()) and len(set(plan.addresses())) == 6
+    assert all(is_loopback(a) for a in plan.addresses()) and len(set(plan.addresses())) == 7
     with reserve_plan(str(tmp_path)) as first, reserve_plan(str(tmp_path)) as second:
         assert first != second and is_loopback(second.phone)
 
@@ -229,6 +229,36 @@ def test_relayed_lab_run_through_mitmdump_finds_the_canary(lab_runs):
     assert {f["server"]["ip"] for f in live} == vendor
     imap_from, _ = _logins(r)
     assert imap_from == {r.plan.vendor_sync}  # the proxy never logs in: only the vendor does
+    _files_without_canary(r.out_dir)
+
+
+def test_relayed_lab_run_is_relayed_without_the_lab_catalog(lab_runs):
+    """Evidence alone: the mail server logged the account's logins from the address the phone talked to."""
+    r = lab_runs("relayed")
+    v = r.evidence_report["verdict"]
+    assert v["summary"] == "relayed", v["explanation"]
+    relay = v["relays"][0]
+    assert "server-login" in relay["basis"] and relay["link"] == "same-address"
+    assert relay["device_addresses"] == [r.plan.vendor_sync] and r.plan.vendor_sync in relay["login_addresses"]
+    assert relay["log_lines"] and relay["flows"]
+    assert "without the lab catalog (evidence alone): verdict relayed" in r.summary()
+    assert json.loads((r.out_dir / "report-evidence.json").read_text())["verdict"]["summary"] == "relayed"
+
+
+def test_relayed_egress_lab_run_ties_the_relay_by_owner(lab_runs):
+    """The vendor logs in from a second address of its network; the ownership file makes both one AS."""
+    r = lab_runs("relayed-egress")
+    imap_from, smtp_from = _logins(r)
+    assert imap_from == {r.plan.vendor_egress} and smtp_from == {r.plan.vendor_egress}
+    assert all(f["server"]["ip"] != r.plan.vendor_egress for f in r.report["flows"])  # the phone never saw it
+    for report in (r.report, r.evidence_report):
+        assert report["verdict"]["summary"] == "relayed", report["verdict"]["explanation"]
+    relay = next(x for x in r.evidence_report["verdict"]["relays"] if "server-login" in x["basis"])
+    assert relay["link"] == "same-owner" and relay["asn"] == 64512 and relay["as_org"] == "Lab Vendor Cloud"
+    assert relay["login_addresses"] == [r.plan.vendor_egress]
+    assert r.plan.vendor_sync in relay["device_addresses"]
+    flows = {f["id"]: f for f in r.evidence_report["flows"]}
+    assert all(flows[i]["category"] == "mail-relay" for i in relay["flows"])
     _files_without_canary(r.out_dir)
 
 

@@ -16,12 +16,11 @@ import pytest
 from analysis.capture import load_capture, parallel
 from analysis.case import Case, MailHost
 from analysis.model import Capture
-from tests.conftest import ROOT, SHARED_CAPTURES, all_shared_captures
+from tests.conftest import ROOT, all_shared_captures, shared_params
 from tests.scenarios import MAIL_HOST, MAIL_IP
 from tests.test_capture_canary import CANARY, write_leaky
 
 CAPTURES = all_shared_captures()
-IDS = [str(p.relative_to(SHARED_CAPTURES)) for p in CAPTURES]
 SHIPPED = sorted((ROOT / "captures").glob("*/phone.pcapng"))
 
 
@@ -40,8 +39,7 @@ def both(path, **kwargs) -> tuple[dict, dict]:
             snapshot(load_capture(str(path), parallel=False, **kwargs)))
 
 
-@pytest.mark.skipif(not CAPTURES, reason="../shared/captures is absent")
-@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.parametrize("path", shared_params(CAPTURES))
 def test_shared_capture_same_in_both_paths(path):
     remote, local = both(path)
     assert remote == local

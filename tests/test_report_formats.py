@@ -124,7 +124,9 @@ def test_html_sections_charts_and_filters(report):
     assert page.count("<svg") == 2
     assert 'id="chart-timeline"' in page and 'id="chart-bytes"' in page
     assert "Verbindungen je Kategorie im Zeitverlauf" in page
-    assert '<code class="filter">ip.addr==52.125.140.74 &amp;&amp; tcp.port==443</code>' in page
+    # one unbreakable span per term, the operator kept with the term before it: the line wraps only there
+    assert ('<code class="filter"><span class="term">ip.addr==52.125.140.74 &amp;&amp;</span> '
+            '<span class="term">tcp.port==443</span></code>') in page
     ids = re.findall(r'\sid="([^"]+)"', page)
     assert len(ids) == len(set(ids))
     for section in (
@@ -162,6 +164,22 @@ def test_csv_columns_and_formula_injection(report):
     assert relay[COLUMNS.index("BytesSent")] == "9000" and relay[COLUMNS.index("BytesRcvd")] == "120000"
     assert relay[COLUMNS.index("category")] == "mail-relay"
     assert relay[COLUMNS.index("wireshark_filter")].startswith("ip.addr==")
+
+
+def test_report_csv_and_flows_csv_are_one_layout():
+    """The report's CSV and ``maildetour flows --format csv`` come from one function: same header, same rows."""
+    from analysis.pipeline import classify_capture
+    from analysis.report.flowtable import render_flows
+
+    capture, case = relay_capture(), make_case(canary=None)
+    report = analysed(capture, case)
+    flows_capture = relay_capture()
+    classify_capture(flows_capture, case)
+    from_report = list(csv.reader(io.StringIO(render(report, "csv", "en"))))
+    from_flows = list(csv.reader(io.StringIO(render_flows(flows_capture, "csv"))))
+    assert from_report[0] == from_flows[0] == list(COLUMNS)
+    assert from_report == from_flows
+    assert {row[COLUMNS.index("category")] for row in from_flows[1:]} >= {"mail-relay", "name-resolution"}
 
 
 def test_safe_cell():
@@ -263,7 +281,7 @@ def test_shipped_relayed_capture_with_server_logs():
     vendor = next(o for o in view["origins"] if o["category"] == "mail-relay")
     page = render(report, "html", "de")
     assert '<section id="mail-server">' in page and "Sicht des Mailservers" in page
-    assert f"<td>{vendor['address']}</td>" in page
+    assert f'<td class="nowrap">{vendor["address"]}</td>' in page
     assert "user=&lt;lab&gt;" in page  # a quoted Dovecot line, escaped
     text = render(report, "md", "en")
     assert "## The mail server's view" in text and "```" in text

@@ -14,10 +14,10 @@ import pytest
 
 from analysis.capture import load_capture
 from analysis.model import Capture
-from tests.conftest import SHARED_CAPTURES, all_shared_captures
+from tests.conftest import all_shared_captures, shared_params
 
 CAPTURES = all_shared_captures()
-IDS = [str(p.relative_to(SHARED_CAPTURES)) if CAPTURES else p.name for p in CAPTURES]
+PARAMS = shared_params(CAPTURES)
 
 
 def _truth(path: Path) -> dict:
@@ -72,7 +72,7 @@ def _load(path: Path, cache: dict) -> Capture:
     return cache[path]
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.parametrize("path", PARAMS)
 def test_file_facts_match_truth(path: Path, loaded):
     truth = _truth(path)
     cap = _load(path, loaded)
@@ -83,7 +83,7 @@ def test_file_facts_match_truth(path: Path, loaded):
     assert info.format.split("+")[0] == truth["format"].split()[0].replace("gzip+", "")
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.parametrize("path", PARAMS)
 def test_flows_match_truth(path: Path, loaded):
     """Per flow (matched by transport, endpoints and order): packets, bytes, directions, client/server."""
     want = expected_flows(_truth(path))
@@ -120,7 +120,7 @@ def _host(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.parametrize("path", PARAMS)
 def test_names_match_truth(path: Path, loaded):
     """TLS SNI (TCP), QUIC and gQUIC SNI (UDP), DNS query names and HTTP hosts, as sets."""
     truth = _truth(path)

@@ -10,6 +10,7 @@ completed it, as in Wireshark.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from struct import Struct
 
 from analysis.capture.linklayer import ip_offset
@@ -23,65 +24,113 @@ LISP_DATA_PORT, LISP_CONTROL_PORT = 4341, 4342  # RFC 9300/9301
 TUNNEL_PORTS = frozenset({GTPU_PORT, VXLAN_PORT, TEREDO_PORT, LISP_DATA_PORT, LISP_CONTROL_PORT})
 MAX_DEPTH = 4  # nested tunnels followed
 MAX_EXT = 16  # IPv6 extension headers followed
+MAX_FRAGMENTS = 8192  # per datagram: 64 KiB in the smallest (8-byte) fragments
+PIECE_COST = 192  # bytes of bookkeeping per stored fragment (its tuple, bytes object, offset, boundaries)
 
 V4 = Struct("!BBHHHBBH4s4s").unpack_from
 V6 = Struct("!IHBB16s16s").unpack_from
 
 
+class _Datagram:
+    """The fragments of one IP datagram so far: (offset, data) pieces as they came, the ranges they cover."""
+
+    __slots__ = ("first_ts", "total", "pieces", "edges", "size")
+
+    def __init__(self, ts: float) -> None:
+        self.first_ts = ts
+        self.total: int | None = None  # payload length, known from the last fragment (MF clear)
+        self.pieces: list[tuple[int, bytes]] | None = []  # None: given up (too many fragments)
+        self.edges: list[int] = []  # covered ranges as sorted boundaries [start, end, start, end, ...]
+        self.size = 0  # bytes counted against the bound: every piece whole (overlaps too) and its cost
+
+    def cover(self, start: int, end: int) -> bool:
+        """Add [start, end) to the covered ranges; True when they are one range from 0 to the total."""
+        edges = self.edges
+        if start < end:
+            lo, hi = bisect_left(edges, start), bisect_right(edges, end)
+            edges[lo:hi] = ([] if lo & 1 else [start]) + ([] if hi & 1 else [end])
+        total = self.total
+        return total is not None and len(edges) == 2 and edges[0] == 0 and edges[1] >= total
+
+    def payload(self) -> bytes:
+        """The whole payload: pieces in offset order (arrival order among equal offsets), later over earlier."""
+        total = self.total or 0
+        out = bytearray(total)
+        for start, chunk in sorted(self.pieces or (), key=_offset):
+            out[start:start + len(chunk)] = chunk[: max(0, total - start)]
+        return bytes(out)
+
+
+def _offset(piece: tuple[int, bytes]) -> int:
+    return piece[0]
+
+
 class Reassembler:
-    """Pending IP fragments, bounded in count, bytes and (capture) time."""
+    """Pending IP fragments, bounded in datagrams, bytes held, fragments per datagram and (capture) time.
 
-    __slots__ = ("pending", "max_datagrams", "max_bytes", "timeout", "held", "dropped")
+    Bytes held count every stored fragment whole (overlapping ones too) plus ``PIECE_COST`` for its
+    bookkeeping, and never exceed ``max_bytes``: the oldest datagrams are dropped to make room. A datagram
+    with more than ``max_fragments`` fragments is given up: its bytes are freed and its later fragments
+    ignored until it expires. Each fragment costs a bounded amount of work, so a flood stays linear."""
 
-    def __init__(self, max_datagrams: int = 1024, max_bytes: int = 32 << 20, timeout: float = 60.0) -> None:
-        self.pending: dict[tuple, list] = {}  # key -> [first_ts, total_or_None, pieces, size]
+    __slots__ = ("pending", "max_datagrams", "max_bytes", "max_fragments", "timeout", "held", "dropped")
+
+    def __init__(self, max_datagrams: int = 1024, max_bytes: int = 32 << 20, timeout: float = 60.0,
+                 max_fragments: int = MAX_FRAGMENTS) -> None:
+        self.pending: dict[tuple, _Datagram] = {}
         self.max_datagrams = max_datagrams
         self.max_bytes = max_bytes
+        self.max_fragments = max_fragments
         self.timeout = timeout
         self.held = 0
         self.dropped = 0
 
     def add(self, key: tuple, offset: int, more: bool, data: bytes, ts: float) -> bytes | None:
         """Store one fragment; the whole payload when this fragment completes the datagram."""
-        if offset + len(data) > 65535:
+        end = offset + len(data)
+        if end > 65535:
             self.dropped += 1
             self._forget(key)
             return None
-        entry = self.pending.get(key)
-        if entry is None:
+        dgram = self.pending.get(key)
+        if dgram is None:
             self._expire(ts)
-            entry = self.pending[key] = [ts, None, [], 0]
-        if not more:
-            entry[1] = offset + len(data)
-        entry[2].append((offset, data))
-        entry[3] += len(data)
-        self.held += len(data)
-        total = entry[1]
-        if total is None or entry[3] < total:
+            dgram = self.pending[key] = _Datagram(ts)
+        pieces = dgram.pieces
+        if pieces is None:
             return None
-        pieces = sorted(entry[2], key=lambda p: p[0])
-        covered = 0
-        for start, chunk in pieces:
-            if start > covered:
+        if len(pieces) >= self.max_fragments:
+            self.held -= dgram.size
+            dgram.pieces, dgram.edges, dgram.size = None, [], 0
+            return None
+        cost = len(data) + PIECE_COST
+        while self.held + cost > self.max_bytes:  # make room: the oldest datagrams go first
+            oldest = next(iter(self.pending))
+            self.dropped += 1
+            self._forget(oldest)
+            if oldest == key:
                 return None
-            covered = max(covered, start + len(chunk))
-        out = bytearray(total)
-        for start, chunk in pieces:
-            out[start:start + len(chunk)] = chunk[: max(0, total - start)]
+        if not more:
+            dgram.total = end
+        pieces.append((offset, data))
+        dgram.size += cost
+        self.held += cost
+        if not dgram.cover(offset, end):
+            return None
         self._forget(key)
-        return bytes(out)
+        return dgram.payload()
 
     def _forget(self, key: tuple) -> None:
-        entry = self.pending.pop(key, None)
-        if entry is not None:
-            self.held -= entry[3]
+        dgram = self.pending.pop(key, None)
+        if dgram is not None:
+            self.held -= dgram.size
 
     def _expire(self, ts: float) -> None:
         pending = self.pending
         while pending:
-            key, entry = next(iter(pending.items()))
+            key, dgram = next(iter(pending.items()))
             if (len(pending) < self.max_datagrams and self.held < self.max_bytes
-                    and ts - entry[0] <= self.timeout):
+                    and ts - dgram.first_ts <= self.timeout):
                 break
             self.dropped += 1
             self._forget(key)

@@ -13,7 +13,6 @@ says what was wrong. A file that cannot be read at all raises ``InputError``.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import mmap
 import os
@@ -27,7 +26,7 @@ from struct import error as struct_error
 
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.errors import InputError
-from analysis.model import InputInfo
+from analysis.model import TS_MAX, TS_MIN, InputInfo, clamp_time
 
 CHUNK = 1 << 20  # 1 MiB reads
 PREFETCH = 4  # chunks read ahead
@@ -37,6 +36,7 @@ HASH_CHUNK = 16 << 20  # bytes read and hashed per step when the file is mapped
 DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 DROP_STEP = 4 << 20  # mapped pages are dropped (and progress reported) every 4 MiB
 NO_MARK = 1 << 62
+GZ_STEP = 1 << 16  # compressed bytes handed to zlib at a time
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -124,6 +124,91 @@ class _HashingFile:
             self.fh.close()
             self._digest = self.sha.hexdigest()
         return self._digest
+
+
+class _Gunzip:
+    """Concatenated gzip members (zero padding between them allowed), decompressed as they are read.
+
+    ``read(n)`` gives up to ``n`` bytes, b"" at the end. At damage everything before the bad byte is handed
+    out first, then the error is raised on the next call: ``zlib.error`` (bad data, header or check sum) or
+    ``EOFError`` (the stream ends inside a member). zlib checks each member's CRC-32 and length itself."""
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._raw = read
+        self._src = memoryview(b"")  # compressed bytes not yet given to zlib
+        self._end = False  # the raw input is exhausted
+        self._z: zlib._Decompress | None = zlib.decompressobj(31)  # None between members
+        self._error: Exception | None = None
+
+    def read(self, n: int = CHUNK) -> bytes:
+        n = n if n > 0 else CHUNK
+        while True:
+            if self._error is not None:
+                raise self._error
+            if not self._src and not self._end:
+                self._src = memoryview(self._raw(CHUNK))
+                self._end = not self._src
+            if self._z is None:  # between members: padding, another member or the end
+                src = self._src
+                while src and src[0] == 0:  # strip zeros a page at a time: linear however many members
+                    head = src[:4096].tobytes()
+                    src = src[len(head) - len(head.lstrip(b"\0")):]
+                self._src = src
+                if not src:
+                    if self._end:
+                        return b""
+                    continue
+                self._z = zlib.decompressobj(31)
+            if not self._src:
+                raise EOFError("the stream ends inside a gzip member")
+            out = self._feed(self._src[:GZ_STEP], n)
+            if out:
+                return out
+
+    def _feed(self, src: memoryview, n: int) -> bytes:
+        """Up to ``n`` bytes decompressed from ``src`` (the front of ``_src``); at bad data, those before it."""
+        z = self._z
+        assert z is not None
+        before = z.copy()
+        try:
+            out = z.decompress(src, n)
+        except zlib.error as exc:
+            good, bad = 0, len(src)  # the longest prefix of src that decompresses: found by halving
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                try:
+                    before.copy().decompress(src[:mid], n)
+                    good = mid
+                except zlib.error:
+                    bad = mid
+            self._error, self._src, self._end = exc, memoryview(b""), True
+            return before.decompress(src[:good], n) if good else b""
+        if z.eof:
+            self._z = None
+            left = len(z.unused_data)
+        else:
+            left = len(z.unconsumed_tail)
+        self._src = self._src[len(src) - left:]
+        return out
+
+
+def gunzip_head(path: str, n: int = 4) -> bytes:
+    """The first ``n`` decompressed bytes of a gzip file (fewer if it is shorter); InputError when even
+    those cannot be decompressed."""
+    got = b""
+    try:
+        with open(path, "rb") as fh:
+            unzip = _Gunzip(fh.read)
+            while len(got) < n:
+                data = unzip.read(n - len(got))
+                if not data:
+                    break
+                got += data
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    except (EOFError, zlib.error) as exc:
+        raise InputError(path, f"compressed stream broken: {exc}", len(got)) from None
+    return got
 
 
 class _MappedFile:
@@ -237,6 +322,7 @@ class CaptureReader:
         self._base = 0  # stream offset of _buf[0]
         self.unknown_linktypes: dict[int, int] = {}  # linktype -> frames skipped
         self.interfaces: list[int] = []  # link types of every interface seen (all sections)
+        self.clamped = 0  # pcapng packets whose time lies outside the years 1-9999
         try:
             self._open()
         except BaseException:
@@ -287,12 +373,11 @@ class CaptureReader:
             head = self._buf[:2]
         if head == b"\x1f\x8b":
             self._gzip = True
-            unzipped = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[arg-type]
-            self._read = unzipped.read1  # partial reads: data before a broken spot is kept
+            self._read = _Gunzip(self._raw.read).read  # data before a broken spot is kept
         try:
             ok = self._fill(4)
         except Damage as exc:
-            raise InputError(self.path, exc.message, 0) from None
+            raise InputError(self.path, exc.message, exc.offset) from None
         if not ok:
             raise InputError(self.path, "empty capture (no file header)", 0)
         magic = self._buf[:4]
@@ -317,6 +402,11 @@ class CaptureReader:
         self.info.warnings.append(f"damaged at offset {exc.offset}: {exc.message}")
 
     def close(self) -> None:
+        if self.clamped:
+            some = "1 packet has a time" if self.clamped == 1 else f"{self.clamped} packets have times"
+            self.info.warnings.append(f"{some} outside the years 1-9999 (pcapng timestamp, its resolution or "
+                                      "offset out of range); shown as the first or last moment there is")
+            self.clamped = 0
         if not self.info.sha256:
             self.info.sha256 = self._raw.finish()
             error = getattr(self._raw, "error", None)
@@ -330,7 +420,7 @@ class CaptureReader:
             if not self._fill(24):
                 raise InputError(self.path, "truncated pcap file header (needs 24 bytes)", 0)
         except Damage as exc:
-            raise InputError(self.path, exc.message, 0) from None
+            raise InputError(self.path, exc.message, exc.offset) from None
         snaplen, network = Struct(order + "12xII").unpack_from(self._buf, 4)
         linktype = network & 0xFFFF
         if snaplen > MAX_SNAPLEN:
@@ -413,6 +503,7 @@ class CaptureReader:
             self.close()
 
     def _pcapng(self) -> Iterator[Record]:
+        first = True  # until the first section header is read: damage there leaves nothing to read
         try:
             order = "<"
             ifaces: list[tuple[int, float, float, int]] = []  # (linktype, s per tick, ts offset, snaplen)
@@ -420,7 +511,6 @@ class CaptureReader:
             epb = Struct("<IIIII").unpack_from
             tail = Struct("<I").unpack_from
             fast = Struct("<7I").unpack_from  # an EPB's head: type, length, interface, time, lengths
-            first = True
             passed = self._passed
             mark = passed(0)
             while True:
@@ -433,7 +523,10 @@ class CaptureReader:
                             and iface < len(ifaces) and tail(buf, pos + blen - 4)[0] == blen):
                         self._pos = pos + blen
                         lt, tick, toff, _snap = ifaces[iface]
-                        yield lt, buf, pos + 28, caplen, origlen, ((hi << 32) | lo) * tick + toff
+                        ts = ((hi << 32) | lo) * tick + toff
+                        if not TS_MIN <= ts <= TS_MAX:
+                            ts = self._clamp(ts)
+                        yield lt, buf, pos + 28, caplen, origlen, ts
                         continue
                 if not self._fill(12):
                     rest = len(self._buf) - self._pos
@@ -487,7 +580,10 @@ class CaptureReader:
                     if iface >= len(ifaces):
                         raise Damage(start, f"packet refers to undefined interface {iface}")
                     lt, tick, toff, _snap = ifaces[iface]
-                    yield lt, buf, pos + 28, caplen, origlen, ((hi << 32) | lo) * tick + toff
+                    ts = ((hi << 32) | lo) * tick + toff
+                    if not TS_MIN <= ts <= TS_MAX:
+                        ts = self._clamp(ts)
+                    yield lt, buf, pos + 28, caplen, origlen, ts
                 elif btype == 3:  # simple packet block: interface 0, no timestamp
                     if not ifaces:
                         raise Damage(start, "simple packet block before any interface")
@@ -504,9 +600,17 @@ class CaptureReader:
                     self.interfaces.append(lt)
                 # other blocks (name resolution, statistics, custom, decryption secrets...) are skipped
         except Damage as exc:
+            if first:
+                raise InputError(self.path, exc.message, exc.offset) from None
             self._damaged(exc)
         finally:
             self.close()
+
+    def _clamp(self, ts: float) -> float:
+        """A packet time datetime cannot show (years 1-9999), moved to the nearest it can; counted."""
+        self.clamped += 1
+        return clamp_time(ts)
+
 
 def _no_read(n: int = -1) -> bytes:
     return b""

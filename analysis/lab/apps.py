@@ -3,7 +3,9 @@
 - ``direct``: like K-9 Mail or Thunderbird: DNS, IMAPS with IDLE, SMTP submission on 587 with STARTTLS;
 - ``relayed``: like the memo's app: DNS, the account (with its password) sent to the vendor over HTTPS, then
   only vendor, telemetry and crash-report traffic;
-- ``mixed``: both: reads mail directly but also hands the account to the vendor.
+- ``mixed``: both: reads mail directly but also hands the account to the vendor;
+- ``relayed-egress``: the relaying app, but the vendor logs in to the mail host from a second address of its
+  network (as the memo's vendor did): the phone never talks to a login address, only to the same owner.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from analysis.lab.plan import (
 )
 from analysis.lab.procs import LabError
 
-SCENARIOS = ("direct", "relayed", "mixed")
+SCENARIOS = ("direct", "relayed", "mixed", "relayed-egress")
 RECIPIENT = "friend@example.net"
 
 
@@ -100,5 +102,6 @@ def run_mixed(phone: Phone) -> bool:
     return True
 
 
-APPS: dict[str, Callable[[Phone], bool]] = {"direct": run_direct, "relayed": run_relayed, "mixed": run_mixed}
+APPS: dict[str, Callable[[Phone], bool]] = {"direct": run_direct, "relayed": run_relayed, "mixed": run_mixed,
+                                            "relayed-egress": run_relayed}
 """Scenario -> app; the app returns whether the vendor now holds the account."""

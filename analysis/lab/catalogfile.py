@@ -1,4 +1,5 @@
-"""The lab catalog (analysis/data/lab-catalog.toml) and, for runs on another address block, its ranges."""
+"""The lab catalog (analysis/data/lab-catalog.toml) and, for runs on another address block, its ranges; the
+lab's ownership file (the vendor's network as one AS, in ``--asn-db`` CSV form)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def run_catalog(plan: LabPlan, folder: Path) -> list[str]:
     path = folder / "lab-catalog-run.toml"
     path.write_text("\n".join(text))
     return paths + [str(path)]
+
+
+LAB_ASN = 64512  # the first private AS number (RFC 6996): the lab vendor's network
+LAB_AS_ORG = "Lab Vendor Cloud"
+
+
+def write_owners(plan: LabPlan, path: Path) -> Path:
+    """The ownership file of a run: the vendor's /24 (sync, its second login address, telemetry, crash) is
+    one AS, as a whois look-up would show a real vendor's addresses. Read with ``--asn-db``."""
+    first, last = plan.vendor_network()
+    path.write_text(f"first_ip,last_ip,asn,organisation\n{first},{last},{LAB_ASN},{LAB_AS_ORG}\n")
+    return path

@@ -38,6 +38,7 @@ class LabPlan:
     vendor_sync: str
     vendor_telemetry: str
     vendor_crash: str
+    vendor_egress: str  # the vendor's second address: where the ``relayed-egress`` sync service logs in from
 
     @classmethod
     def for_block(cls, block: int) -> LabPlan:
@@ -45,7 +46,7 @@ class LabPlan:
             raise ValueError("block must be 1-254")
         b = f"127.{block}"
         return cls(phone=f"{b}.0.2", dns=f"{b}.0.53", mail=f"{b}.0.25", vendor_sync=f"{b}.1.10",
-                   vendor_telemetry=f"{b}.1.20", vendor_crash=f"{b}.1.30")
+                   vendor_telemetry=f"{b}.1.20", vendor_crash=f"{b}.1.30", vendor_egress=f"{b}.1.11")
 
     def hosts(self) -> dict[str, str]:
         """The names the lab's DNS server answers, with their A records."""
@@ -60,7 +61,13 @@ class LabPlan:
                 ("tcp", self.vendor_crash, HTTPS_PORT)]
 
     def addresses(self) -> list[str]:
-        return [self.phone, self.dns, self.mail, self.vendor_sync, self.vendor_telemetry, self.vendor_crash]
+        return [self.phone, self.dns, self.mail, self.vendor_sync, self.vendor_telemetry, self.vendor_crash,
+                self.vendor_egress]
+
+    def vendor_network(self) -> tuple[str, str]:
+        """First and last address of the vendor's range (127.<block>.1.0/24): one lab AS in the ownership file."""
+        prefix = self.vendor_sync.rsplit(".", 1)[0]
+        return f"{prefix}.0", f"{prefix}.255"
 
 
 def is_loopback(address: str) -> bool:

@@ -25,7 +25,7 @@ from analysis.errors import MaildetourError
 from analysis.lab import apps, clients
 from analysis.lab.ca import LabCA
 from analysis.lab.casefile import ceil_second, write_case
-from analysis.lab.catalogfile import run_catalog
+from analysis.lab.catalogfile import run_catalog, write_owners
 from analysis.lab.plan import (
     ACCOUNT_USER,
     CANARY_ENV,
@@ -61,6 +61,7 @@ class LabResult:
     report_json: Path
     report_html: Path
     report: dict
+    evidence_report: dict = field(default_factory=dict)  # the same analysis without the lab catalog
     proxy_dir: Path | None = None
     addon_report: Path | None = None
     events: list[tuple[float, str]] = field(default_factory=list)
@@ -73,6 +74,7 @@ class LabResult:
             f" (receive {verdict.get('receive', {}).get('status', '?')},"
             f" send {verdict.get('send', {}).get('status', '?')},"
             f" mail host contacted by the phone: {'yes' if verdict.get('mail_host_contacted') else 'no'})",
+            f"  without the lab catalog (evidence alone): {_evidence_line(self.evidence_report)}",
             f"  capture  {self.capture}",
             f"  case     {self.case}",
             f"  logs     {' '.join(str(p) for p in self.logs)}",
@@ -83,6 +85,14 @@ class LabResult:
             lines.append(f"  proxy    {self.addon_report} (the mitmdump addon's report): "
                          f"{_addon_line(self.addon_report)}")
         return "\n".join(lines)
+
+
+def _evidence_line(report: dict) -> str:
+    """The verdict reached without the lab catalog, and what each relay rests on."""
+    verdict = report.get("verdict", {})
+    relays = [f"{r.get('owner') or '?'} ({'+'.join(r.get('basis', []))}, link {r.get('link', '?')})"
+              for r in verdict.get("relays", [])]
+    return f"verdict {verdict.get('summary', '?')}" + (f", relay {'; '.join(relays)}" if relays else "")
 
 
 def _addon_line(path: Path) -> str:
@@ -147,7 +157,8 @@ def _prepare_out(out: Path) -> tuple[Path, Path]:
     (out / MARKER).write_text("made by maildetour lab run; the next run into this folder replaces it\n")
     for folder in ("lab", "logs", "proxy"):
         shutil.rmtree(out / folder, ignore_errors=True)
-    for name in ("phone.pcap", "phone.pcapng", "case.toml", "report.json", "report.html"):
+    for name in ("phone.pcap", "phone.pcapng", "case.toml", "owners.csv", "report.json", "report.html",
+                 "report-evidence.json"):
         (out / name).unlink(missing_ok=True)
     (out / "lab").mkdir()
     (out / "logs").mkdir()
@@ -195,6 +206,7 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
     pcapng = out / "phone.pcapng"
     proxy_run = None
     catalogs = run_catalog(plan, lab)
+    owners = write_owners(plan, out / "owners.csv")
     dovecot_log = logs / "dovecot.log"
     submission_log = logs / "submission.log"
     try:
@@ -209,11 +221,13 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
             "cert": str(mail_cert.cert_path), "key": str(mail_cert.key_path), "username": ACCOUNT_USER,
             "password_env": CANARY_ENV, "log_path": str(submission_log), "spool": str(lab / "spool"),
             "hostname": MAIL_HOST}, env)
+        vendor_login = plan.vendor_egress if scenario == "relayed-egress" else plan.vendor_sync
         for role, name, address in (("sync", VENDOR_SYNC, plan.vendor_sync),
                                     ("telemetry", VENDOR_TELEMETRY, plan.vendor_telemetry),
                                     ("crash", VENDOR_CRASH, plan.vendor_crash)):
             _service(group, lab, f"vendor-{role}", {
                 "kind": "vendor", "role": role, "address": address, "port": HTTPS_PORT,
+                "egress": vendor_login if role == "sync" else address,
                 "cert": str(certs[name].cert_path), "key": str(certs[name].key_path), "ca": str(ca.cert_path),
                 "dns": plan.dns, "log_path": str(logs / "vendor.log")}, env)
         case_path = out / "case.toml"
@@ -233,7 +247,7 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
         vendor_has_account = apps.APPS[scenario](phone)
         app_removed = time.time()
         if vendor_has_account:
-            _wait_for_vendor_login(dovecot.log_path, plan.vendor_sync, ceil_second(app_removed))
+            _wait_for_vendor_login(dovecot.log_path, vendor_login, ceil_second(app_removed))
         stop_capture(tcpdump, capture)
         if proxy_run is not None:
             from analysis.lab.proxy import stop_proxy
@@ -256,21 +270,25 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
     inputs = [str(proxy_run.flows)] if proxy_run is not None else [str(pcapng)]
     report_json, report_html = out / "report.json", out / "report.html"
     report: dict = {}
+    evidence: dict = {}
     try:
         if analyze:
-            report = analyze_lab(inputs, case_path, log_paths, catalogs, password)
+            report = analyze_lab(inputs, case_path, log_paths, catalogs, password, [str(owners)])
             _write_reports(report, report_json, report_html)
+            evidence = analyze_lab(inputs, case_path, log_paths, [], password, [str(owners)])
+            _write_reports(evidence, out / "report-evidence.json", None)
     finally:
         if proxy_run is not None:  # mitmdump's flow file holds the decrypted requests, password included
             proxy_run.flows.unlink(missing_ok=True)
     return LabResult(scenario, out, plan, pcapng, case_path, log_paths, report_json, report_html, report,
-                     proxy_dir=out / "proxy" if proxy_run else None,
+                     evidence_report=evidence, proxy_dir=out / "proxy" if proxy_run else None,
                      addon_report=proxy_run.report if proxy_run else None, events=phone.events, pids=pids)
 
 
 def analyze_lab(inputs: list[str], case_path: Path, logs: list[Path], catalogs: list[str],
-                canary: str | None) -> dict:
-    """``maildetour analyze`` on a lab capture: the case, the lab catalog and the server logs."""
+                canary: str | None, asn_db: list[str] | None = None) -> dict:
+    """``maildetour analyze`` on a lab capture: the case, the catalogs (the lab's, or none: evidence alone), the
+    server logs and the lab's ownership file."""
     from analysis.case import load_case
     from analysis.pipeline import Settings, analyze
 
@@ -278,16 +296,17 @@ def analyze_lab(inputs: list[str], case_path: Path, logs: list[Path], catalogs: 
     if canary:
         environ[CANARY_ENV] = canary
     case = load_case(str(case_path), environ)
-    settings = Settings(case=case, catalog_paths=catalogs, logs=[str(p) for p in logs])
+    settings = Settings(case=case, catalog_paths=catalogs, logs=[str(p) for p in logs], asn_db=list(asn_db or []))
     return analyze(inputs, settings)
 
 
-def _write_reports(report: dict, json_path: Path, html_path: Path) -> None:
+def _write_reports(report: dict, json_path: Path, html_path: Path | None) -> None:
     from analysis.output import write_output
     from analysis.report.render import render
 
     write_output(str(json_path), render(report, "json", "en"))
-    write_output(str(html_path), render(report, "html", "en"))
+    if html_path is not None:
+        write_output(str(html_path), render(report, "html", "en"))
 
 
 def run_scenario(scenario: str, out_dir: str, proxy: bool = False) -> str:

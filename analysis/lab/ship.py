@@ -2,7 +2,7 @@
 
 Each scenario runs once with a random password on the default address block (127.42.0.0/16, the one
 analysis/data/lab-catalog.toml lists); the capture, the case file and the mail server's logs are copied to
-``FOLDER/<scenario>/``.
+``FOLDER/<scenario>/``, with the run's ownership file (``owners.csv``, for ``--asn-db``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from analysis.lab.apps import SCENARIOS
 from analysis.lab.plan import FIRST_BLOCK, LabPlan
 from analysis.lab.run import run_lab
 
-SHIPPED = ("phone.pcapng", "case.toml", "logs/dovecot.log", "logs/submission.log")
+SHIPPED = ("phone.pcapng", "case.toml", "owners.csv", "logs/dovecot.log", "logs/submission.log")
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 

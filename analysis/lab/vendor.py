@@ -35,6 +35,7 @@ class VendorConfig:
     dns: str  # the lab's DNS server, used to resolve the account's mail host
     log_path: str
     poll_interval: float = 0.5
+    egress: str = ""  # source address of the vendor's own logins and submissions (default: ``address``)
 
 
 @dataclass
@@ -57,7 +58,8 @@ class VendorState:
         self.counts: dict[str, int] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.net = clients.Net(config.address, clients.client_context(config.ca))
+        self.source = config.egress or config.address
+        self.net = clients.Net(self.source, clients.client_context(config.ca))
 
     def log(self, line: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -65,7 +67,7 @@ class VendorState:
             fh.write(f"{stamp} {self.config.role} {line}\n")
 
     def _resolve(self, name: str) -> str:
-        return clients.resolve(self.config.address, self.config.dns, name)
+        return clients.resolve(self.source, self.config.dns, name)
 
     def fetch(self, account_id: str) -> int:
         acc = self.accounts[account_id]

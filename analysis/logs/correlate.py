@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from analysis.case import Case
-from analysis.logs.events import Connection, LogEvent
+from analysis.findings_text import title
+from analysis.logs.events import Connection, LogEvent, time_text
 from analysis.logs.parse import LogFile, read_log
-from analysis.logs.text import message, word
-from analysis.model import Capture, Finding, iso_utc
+from analysis.logs.syslog import representable
+from analysis.logs.text import message, when, word
+from analysis.model import Capture, Finding
 
 SCHEMA = "maildetour.logs/1"
 LONG_SESSION = 15 * 60  # a logged session at least this long counts as a connection held open
@@ -68,6 +71,10 @@ class Owner:
     category: str
     source: str
     in_catalog: bool
+    asn: int | None = None  # the address's autonomous system (analysis.owners), None when unknown
+    as_org: str = ""
+    as_range: str = ""  # the range matched, "first – last"
+    as_source: str = ""  # the AS data it came from
 
 
 def resolve_year(year: int | None, case: Case | None, capture: Capture | None) -> tuple[int, str]:
@@ -81,16 +88,20 @@ def resolve_year(year: int | None, case: Case | None, capture: Capture | None) -
         if value is not None:
             return value.year, label
     times = [f.first_seen for f in (capture.flows if capture else []) if f.first_seen is not None]
+    times = [t for t in times if representable(t)]
     if times:
         return datetime.fromtimestamp(min(times), UTC).year, "capture"
     return datetime.now(UTC).year, "now"
 
 
-def _owner(catalog, address: str) -> Owner:
+def _owner(catalog, address: str, asn_db=None) -> Owner:
+    """The catalog's owner of ``address`` and, with ``asn_db`` (analysis.owners.AsnDatabase), its AS."""
     match = catalog.match_ip(address) if catalog is not None else None
+    hit = asn_db.lookup(address) if asn_db is not None else None
+    as_fields = (hit.asn, hit.org, hit.range, hit.source) if hit is not None else ()
     if match is None:
-        return Owner(NOT_IN_CATALOG, "unknown", "", False)
-    return Owner(match.owner, match.category, match.source, True)
+        return Owner(NOT_IN_CATALOG, "unknown", "", False, *as_fields)
+    return Owner(match.owner, match.category, match.source, True, *as_fields)
 
 
 def _devices(case: Case | None, capture: Capture | None, catalog) -> set[str]:
@@ -109,10 +120,6 @@ def _flows_with(capture: Capture | None, addresses: list[str]) -> list[int]:
     wanted = set(addresses)
     flows = capture.flows if capture is not None else []
     return [f.id for f in flows if f.client.ip in wanted or f.server.ip in wanted][:200]
-
-
-def _iso(t: float | None) -> str | None:
-    return iso_utc(t) if t is not None else None
 
 
 def _selected_accounts(case: Case | None, events: list[LogEvent]) -> list[str]:
@@ -174,6 +181,31 @@ def _long_sessions(events: list[LogEvent]) -> list[tuple[LogEvent, float, bool]]
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A successful login or submission to the test account, as the relay evidence (analysis.relays) uses it."""
+
+    account: str
+    address: str
+    time: float | None  # epoch seconds, UTC, the log offset applied
+    kind: str  # login | submission
+    service: str
+    raw: str  # the line, redacted
+    file: str = ""
+    line: int = 0
+
+
+@dataclass
+class Correlation:
+    """What :func:`correlate_logs` found: the view, its findings, the test account's successful logins (in
+    time order) and the addresses taken as the device's."""
+
+    view: dict
+    findings: list[Finding]
+    logins: list[Login]
+    devices: set[str]
+
+
 def correlate(
     log_paths: list[str],
     case: Case | None,
@@ -182,8 +214,29 @@ def correlate(
     offset: float = 0.0,
     year: int | None = None,
     lang: str = "en",
+    asn_db=None,
 ) -> tuple[dict, list[Finding]]:
     """The mail server view and its findings; ``offset`` seconds are added to every log time."""
+    result = correlate_logs(log_paths, case, capture, catalog, offset=offset, year=year, lang=lang, asn_db=asn_db)
+    return result.view, result.findings
+
+
+def correlate_logs(
+    log_paths: list[str],
+    case: Case | None,
+    capture: Capture | None,
+    catalog,
+    offset: float = 0.0,
+    year: int | None = None,
+    lang: str = "en",
+    asn_db=None,
+) -> Correlation:
+    """:func:`correlate`, plus the logins of the case's account (none when the case names no account).
+    ``asn_db``: the AS data for the login origins (default: the bundled data)."""
+    if asn_db is None:
+        from analysis.owners import AsnDatabase
+
+        asn_db = AsnDatabase.load()
     redactor = case.redactor() if case is not None else None
     used_year, year_from = resolve_year(year, case, capture)
     files = [read_log(p, used_year, redactor) for p in log_paths]
@@ -191,7 +244,8 @@ def correlate(
     notes = []
     if len(hints) == 1 and year_from != "--year":  # the log's own evidence beats a guess
         used_year, year_from = hints[0], "cyrus"
-        files = [read_log(p, used_year, redactor) for p in log_paths]
+        for f in files:
+            f.retime(used_year)
     elif hints:
         notes.append(word("assume.year-hint", lang, years=", ".join(map(str, hints))))
     events = sorted((e for f in files for e in f.events), key=lambda e: (e.time is None, e.time or 0.0))
@@ -203,7 +257,7 @@ def correlate(
 
     def owner(address: str) -> Owner:
         if address not in owners:
-            owners[address] = _owner(catalog, address)
+            owners[address] = _owner(catalog, address, asn_db)
         return owners[address]
 
     def third_party(address: str) -> bool:
@@ -245,7 +299,21 @@ def correlate(
         finding.flows = _flows_with(
             capture, finding.details.get("addresses") or finding.details.get("remotes") or []
         )
-    return view, findings
+    return Correlation(view, findings, _logins(origins, case, offset), devices)
+
+
+def _logins(origins: list[Origin], case: Case | None, offset: float) -> list[Login]:
+    """The successful logins and submissions of the case's own account, in time order."""
+    if case is None or not case.accounts:
+        return []
+    logins = [
+        Login(o.account, o.address, e.time + offset if e.time is not None else None, e.kind, e.service, e.raw,
+              e.path, e.line)
+        for o in origins
+        for e in o.events
+        if e.success
+    ]
+    return sorted(logins, key=lambda x: (x.time is None, x.time or 0.0))
 
 
 def _origin_json(o: Origin, own: Owner, is_device: bool, removed: float | None) -> dict:
@@ -256,8 +324,12 @@ def _origin_json(o: Origin, own: Owner, is_device: bool, removed: float | None) 
         "category": own.category,
         "catalog_source": own.source,
         "in_catalog": own.in_catalog,
-        "first": _iso(o.span[0]),
-        "last": _iso(o.span[1]),
+        "asn": own.asn,
+        "as_org": own.as_org,
+        "as_range": own.as_range,
+        "as_source": own.as_source,
+        "first": time_text(o.span[0]),
+        "last": time_text(o.span[1]),
         "count": o.count,
         "logins": o.logins,
         "submissions": o.submissions,
@@ -278,6 +350,8 @@ def _connection_json(c: Connection, own: Owner, is_device: bool) -> dict:
         "remote": c.remote,
         "remote_port": c.remote_port,
         "remote_owner": own.owner,
+        "remote_asn": own.asn,
+        "remote_as_org": own.as_org,
         "category": own.category,
         "port": c.local_port,
         "service": c.service,
@@ -333,8 +407,8 @@ def _third_party_finding(
         "n_addresses": len(origins),
         "addresses": [o.address for o in origins],
         "owners": sorted({owner(o.address).owner for o in origins}),
-        "first": _iso(min((o.first for o in origins if o.first is not None), default=None)),
-        "last": _iso(max((o.last for o in origins if o.last is not None), default=None)),
+        "first": time_text(min((o.first for o in origins if o.first is not None), default=None)),
+        "last": time_text(max((o.last for o in origins if o.last is not None), default=None)),
         "device_known": device_known,
         "services": sorted({s for o in origins for s in o.services}),
     }
@@ -367,8 +441,8 @@ def _after_removal_finding(
         "removed": case.app_removed.isoformat(),
         "count": len(late),
         "addresses": sorted({e.address for e in late}),
-        "first": _iso(late[0].time + offset),
-        "last": _iso(late[-1].time + offset),
+        "first": time_text(late[0].time + offset),
+        "last": time_text(late[-1].time + offset),
     }
     return [
         Finding(
@@ -454,22 +528,38 @@ def logs_report(
     lang: str = "en",
     catalog=None,
     damaged: list[str] | None = None,
+    asn_db: Sequence[str] = (),
+    rdap=None,
 ) -> str:
     """``maildetour logs``: the view and findings as JSON, or Markdown with a login-origin table.
-    ``damaged`` (when given) receives one line per input that could not be read to its end."""
+    ``damaged`` (when given) receives one line per input that could not be read to its end;
+    ``asn_db``: --asn-db files over the bundled AS data; ``rdap`` (an analysis.rdap.Rdap, --rdap): who holds
+    the login origins, as ``whois`` records and the ``rdap`` note."""
+    from analysis.owners import AsnDatabase
+
+    owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the logs are read
     if catalog is None:
         from analysis.catalog import Catalog
 
         catalog = Catalog.load()
-    view, findings = correlate(paths, case, None, catalog, year=year, lang=lang)
+    view, findings = correlate(paths, case, None, catalog, year=year, lang=lang, asn_db=owners_db)
+    sources = owners_db.sources()
     if damaged is not None:
         for log in view["logs"]:
             if not log["complete"]:
                 why = next((w for w in log["warnings"] if "after line" in w), "damaged")
                 damaged.append(f"{log['path']}: {why}")
+    whois = {}
+    if rdap is not None:
+        records = rdap.lookup_all(o["address"] for o in view["origins"])
+        whois = {"whois": [r.to_json() for r in records], "rdap": rdap.summary()}
     redactor = case.redactor() if case is not None else None
     if fmt == "md":
-        text = render_markdown(view, findings, lang)
+        text = render_markdown(view, findings, lang, sources)
+        if whois:
+            from analysis.report.markdown import whois_section
+
+            text = text.rstrip("\n") + "\n\n" + whois_section(whois, lang)
     else:
         from analysis import __version__
 
@@ -478,6 +568,8 @@ def logs_report(
             "tool": {"name": "maildetour", "version": __version__},
             **view,
             "findings": [f.to_json() for f in findings],
+            "asn_sources": sources,
+            **whois,
         }
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     return redactor.text(text) if redactor is not None else text
@@ -501,7 +593,12 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
-def render_markdown(view: dict, findings: list[Finding], lang: str = "en") -> str:
+def as_text(asn, org) -> str:
+    """``AS8075 Microsoft Corporation``, or "" when the AS is unknown."""
+    return f"AS{asn} {org}".strip() if asn is not None else ""
+
+
+def render_markdown(view: dict, findings: list[Finding], lang: str = "en", sources: list[dict] | None = None) -> str:
     w = lambda key: word(key, lang)  # noqa: E731
     yes_no = lambda v: w("yes") if v else w("no")  # noqa: E731
     out = [f"# {w('title')}", "", f"## {w('inputs')}", ""]
@@ -523,6 +620,8 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en") -> st
                 w("account"),
                 w("address"),
                 w("owner"),
+                w("as"),
+                w("as_range"),
                 w("first"),
                 w("last"),
                 w("count"),
@@ -535,8 +634,10 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en") -> st
                     o["account"],
                     o["address"],
                     o["owner"],
-                    o["first"],
-                    o["last"],
+                    as_text(o.get("asn"), o.get("as_org", "")),
+                    o.get("as_range", ""),
+                    when(o["first"], zone=False),
+                    when(o["last"], zone=False),
                     o["count"],
                     o["failures"],
                     yes_no(o["is_device"]),
@@ -550,13 +651,14 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en") -> st
     if view["connections"]:
         out += [f"## {w('connections')}", ""]
         out += _table(
-            [w("file"), w("local"), w("remote"), w("owner"), w("state")],
+            [w("file"), w("local"), w("remote"), w("owner"), w("as"), w("state")],
             [
                 [
                     c["file"],
                     f"{c['local']}:{c['port']}",
                     f"{c['remote']}:{c['remote_port']}",
                     c["remote_owner"],
+                    as_text(c.get("remote_asn"), c.get("remote_as_org", "")),
                     c["state"],
                 ]
                 for c in view["connections"]
@@ -565,7 +667,14 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en") -> st
     if findings:
         out += [f"## {w('findings')}", ""]
         for f in findings:
-            out += [f"- **{f.kind}** ({f.severity}): {_cell(f.message)}"]
+            severity = word("severity." + f.severity, lang)
+            out += [f"- **{_cell(title(f.kind, lang))}** ({severity}): {_cell(f.message)}"]
             out += [f"    - `{_code(line)}`" for line in f.log_lines[:5]]
+        out.append("")
+    if sources:
+        out += [f"## {w('as_data')}", ""]
+        for src in sources:
+            detail = "; ".join(x for x in (src.get("licence", ""), src.get("attribution", "")) if x)
+            out.append(f"- {_cell(src.get('name', ''))}" + (f": {_cell(detail)}" if detail else ""))
         out.append("")
     return "\n".join(out)

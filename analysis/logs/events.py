@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from analysis.logs.syslog import representable
 from analysis.model import iso_utc
 
 SERVICES = ("imap", "pop3", "submission", "smtp")
@@ -26,7 +27,13 @@ def clip(value: str | None, limit: int = MAX_FIELD) -> str:
 
 def port_number(value: str | None) -> int | None:
     """A port field of a log line as a number (None when absent or not a port)."""
-    return int(value) if value and value.isdigit() and int(value) < 65536 else None
+    return int(value) if value and value.isascii() and value.isdigit() and int(value) < 65536 else None
+
+
+def time_text(t: float | None) -> str | None:
+    """A log time as ISO 8601 UTC text; None when there is none, or when a clock offset moved it out of the
+    years 1-9999."""
+    return iso_utc(t) if t is not None and representable(t) else None
 
 
 def address_text(text: str) -> str | None:
@@ -77,7 +84,7 @@ class LogEvent:
 
     def to_json(self, offset: float = 0.0) -> dict:
         return {
-            "time": iso_utc(self.time + offset) if self.time is not None else None,
+            "time": time_text(self.time + offset) if self.time is not None else None,
             "kind": self.kind,
             "software": self.software,
             "service": self.service,

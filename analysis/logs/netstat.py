@@ -53,7 +53,7 @@ def split_endpoint(token: str) -> tuple[str, int] | None:
         if sep <= 0:
             return None
         host, port = token[:sep], token[sep + 1 :]
-    if not port.isdigit() or int(port) > 65535:
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
         return None
     ip = _ip(host)
     return (ip, int(port)) if ip else None

@@ -1,14 +1,17 @@
 """Read mail server logs and connection snapshots (plain or gzip) into events and connections.
 
 ``read_log(path, year, redactor)`` detects the file kind by content (netstat/ss snapshot or log), reads it
-line by line with bounded line length, dispatches each log line to the Dovecot, Cyrus, Exim and Postfix
-parsers, and counts what matched nothing. A damaged gzip yields what was read and a warning.
+once, as a stream (a FIFO works), line by line with bounded line length, dispatches each log line to the
+Dovecot, Cyrus, Exim and Postfix parsers, and counts what matched nothing or had an unreadable timestamp.
+A damaged gzip yields what was read and a warning. ``LogFile.retime(year)`` times the year-less lines again
+for another year without reading the file again.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import re
 import zlib
 from collections.abc import Iterator
@@ -19,8 +22,9 @@ from analysis.errors import InputError
 from analysis.logs import cyrus, dovecot, exim, netstat, postfix
 from analysis.logs.events import Connection, LogEvent, Noise, clip, normalize_ip
 from analysis.logs.scrub import scrub
-from analysis.logs.syslog import YearTracker, split_timestamp
+from analysis.logs.syslog import Stamp, StampError, YearTracker, representable, split_timestamp, zone_text
 from analysis.redact import Redactor
+from analysis.sharedpath import shared_path
 
 MAX_LINE = 64 * 1024  # longer lines are cut (and counted)
 PARSERS = (
@@ -51,8 +55,28 @@ class LogFile:
     zoneless: int = 0  # lines whose timestamp had no time zone
     untimed: int = 0  # events on lines without a timestamp
     long_lines: int = 0  # lines cut at MAX_LINE
+    bad_times: int = 0  # matched lines refused for an unreadable timestamp (counted as unmatched)
     zone: int | None = None  # seconds east of UTC the zone-less times were found to be in (Cyrus session ids)
     year_hint: int | None = None  # the year Cyrus session ids give, when it differs from the one used
+    zoneless_stamps: list[tuple[LogEvent, Stamp]] = field(default_factory=list, repr=False)
+    time_warnings: list[str] = field(default_factory=list)  # from timing the zone-less lines
+
+    def retime(self, year: int) -> None:
+        """Time the zone-less lines (year-less ones in ``year``, counted up at each new year) and infer the
+        zone from Cyrus session ids; called again with another year, it replaces the earlier result."""
+        self.zone, self.year_hint, self.time_warnings = None, None, []
+        tracker = YearTracker(year)
+        for event, stamp in self.zoneless_stamps:
+            try:
+                event.time = stamp.epoch(tracker.year_for(stamp))
+            except StampError:  # 9999-12-31T23:59:59.9995 and later: too close to the end of time
+                event.time = None
+        _infer_zone(self, [e for e, _ in self.zoneless_stamps])
+        if tracker.rollovers:
+            self.time_warnings.append(
+                f"year-less timestamps passed from December to January {tracker.rollovers} time(s); "
+                "the year was counted up"
+            )
 
     def to_json(self) -> dict:
         return {
@@ -65,15 +89,9 @@ class LogFile:
             "unmatched": self.unmatched,
             "software": list(self.software),
             "complete": self.complete,
-            "warnings": list(self.warnings),
-            "zone": _zone_text(self.zone) if self.zone is not None else None,
+            "warnings": self.warnings + self.time_warnings,
+            "zone": zone_text(self.zone) if self.zone is not None else None,
         }
-
-
-def _zone_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    seconds = abs(seconds)
-    return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 _CYRUS_SESSION = re.compile(r"\d{1,10}-(?P<epoch>1\d{9})-\d{1,6}-\d{1,24}$")
@@ -105,19 +123,39 @@ def _infer_zone(info: LogFile, zoneless: list[LogEvent]) -> None:
     if zone:
         for e in zoneless:
             if e.time is not None:
-                e.time -= zone
-        info.warnings.append(
-            f"zone-less times read as UTC{_zone_text(zone)}, as {len(deltas)} Cyrus session ids "
+                e.time = e.time - zone if representable(e.time - zone) else None
+        info.time_warnings.append(
+            f"zone-less times read as UTC{zone_text(zone)}, as {len(deltas)} Cyrus session ids "
             "(which carry UTC) show"
         )
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+class _Hashing(io.RawIOBase):
+    """A file read once, front to back, its SHA-256 taken on the way (a FIFO cannot be read twice)."""
+
+    def __init__(self, raw) -> None:
+        super().__init__()
+        self._raw = raw
+        self._digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self._digest.update(memoryview(buffer)[:n])
+        return n or 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+    def hexdigest(self) -> str:
+        """The digest of the whole file: what was not read yet is read (and hashed) first."""
+        while self.read(1 << 20):
+            pass
+        return self._digest.hexdigest()
 
 
 def _lines(fh, info: LogFile) -> Iterator[str]:
@@ -143,25 +181,29 @@ def _lines(fh, info: LogFile) -> Iterator[str]:
         )
 
 
-def _open(path: str, info: LogFile):
+def _open(path: str, info: LogFile) -> tuple[io.BufferedIOBase, _Hashing]:
+    """The file's decoded byte stream (gunzipped when it starts with gzip's magic) and its hashing raw file."""
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - returned to the caller
-        magic = fh.read(2)
+        raw = _Hashing(open(path, "rb", buffering=0))  # noqa: SIM115 - returned to the caller
     except OSError as exc:
         raise InputError(path, f"cannot read log: {exc.strerror}") from None
-    fh.seek(0)
+    fh = io.BufferedReader(raw, 1 << 16)
+    try:
+        magic = fh.peek(2)[:2]
+    except OSError as exc:
+        raw.close()
+        raise InputError(path, f"cannot read log: {exc.strerror}") from None
     if magic == b"\x1f\x8b":
         info.compressed = True
-        return gzip.GzipFile(fileobj=fh, mode="rb"), fh
-    return fh, fh
+        return gzip.GzipFile(fileobj=fh, mode="rb"), raw
+    return fh, raw
 
 
 def read_log(path: str, year: int, redactor: Redactor | None = None) -> LogFile:
     """Parse one log or snapshot file; ``year`` is used for year-less (BSD syslog) timestamps."""
-    info = LogFile(path=path)
+    info = LogFile(path=shared_path(path))  # what reports show; errors below name ``path`` as typed
     stream, raw = _open(path, info)
     with raw:
-        info.sha256 = _sha256(path)
         lines = _lines(stream, info)
         head: list[str] = []
         for text in lines:
@@ -177,11 +219,19 @@ def read_log(path: str, year: int, redactor: Redactor | None = None) -> LogFile:
         if kind:
             _read_snapshot(rows, info, redactor)
         else:
-            _read_log_lines(rows, info, year, redactor)
+            _read_log_lines(rows, info, redactor)
+            info.retime(year)
+        try:
+            info.sha256 = raw.hexdigest()
+        except OSError as exc:
+            info.complete = False
+            info.warnings.append(f"read error after line {info.lines}: {exc.strerror}; no SHA-256")
     if info.lines == 0:
         info.warnings.append("empty file")
     if info.long_lines > 1:
         info.warnings.append(f"{info.long_lines} lines longer than {MAX_LINE} bytes were cut")
+    if info.bad_times > 1:
+        info.warnings.append(f"{info.bad_times} lines with an unreadable timestamp were skipped")
     return info
 
 
@@ -217,12 +267,9 @@ def dispatch(message: str) -> tuple[str, LogEvent | Noise | None]:
     return "", None
 
 
-def _read_log_lines(
-    rows: Iterator[tuple[int, str]], info: LogFile, year: int, redactor: Redactor | None
-) -> None:
-    tracker = YearTracker(year)
+def _read_log_lines(rows: Iterator[tuple[int, str]], info: LogFile, redactor: Redactor | None) -> None:
+    """Events from the log lines; zone-less times are left to ``LogFile.retime``."""
     software: set[str] = set()
-    zoneless: list[LogEvent] = []
     for number, text in rows:
         if not text.strip():
             continue
@@ -230,30 +277,33 @@ def _read_log_lines(
         if result is None:
             info.unmatched += 1
             continue
+        event = result if isinstance(result, LogEvent) else None
+        stamp = None
+        if event is not None:
+            try:
+                stamp, _ = split_timestamp(text)
+                if stamp is not None and stamp.utc_offset is not None:
+                    event.time = stamp.epoch()
+            except StampError as exc:
+                info.unmatched += 1
+                if not info.bad_times:
+                    info.warnings.append(f"line {number}: {exc}; line skipped")
+                info.bad_times += 1
+                continue
         info.parsed += 1
         software.add(name)
-        if isinstance(result, Noise):
+        if event is None:
             continue
-        event: LogEvent = result
-        stamp, _ = split_timestamp(text)
         if stamp is None:
             info.untimed += 1
-        else:
+        elif stamp.utc_offset is None:
+            info.zoneless += 1
             if stamp.year is None:
                 info.yearless += 1
-            event.time = stamp.epoch(tracker.year_for(stamp))
-            if stamp.utc_offset is None:
-                info.zoneless += 1
-                zoneless.append(event)
+            info.zoneless_stamps.append((event, stamp))
         event.account = clip(redactor.text(event.account)) if redactor else event.account
         event.address = normalize_ip(event.address) if event.address else ""
         event.raw = scrub(text, redactor)
         event.path, event.line = info.path, number
         info.events.append(event)
     info.software = sorted(software)
-    _infer_zone(info, zoneless)
-    if tracker.rollovers:
-        info.warnings.append(
-            f"year-less timestamps passed from December to January {tracker.rollovers} time(s); "
-            "the year was counted up"
-        )

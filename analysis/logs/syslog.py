@@ -2,14 +2,15 @@
 
 ``split_timestamp(line)`` returns the timestamp (or None) and the rest of the line; ``Stamp.epoch(year)``
 turns it into UTC epoch seconds. Times without a zone are taken as UTC (a stated assumption; shift them
-with a clock offset).
+with a clock offset). A zone of 24 hours or more, or a time outside the years 1-9999 in UTC, is a
+``StampError``: the line is malformed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 MONTHS = {
     m: i
@@ -28,6 +29,19 @@ _ISO = re.compile(
 )
 
 
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp()  # a margin for float rounding
+
+
+class StampError(ValueError):
+    """A leading timestamp that cannot be a time: ``str()`` says why (one line)."""
+
+
+def representable(t: float) -> bool:
+    """Whether epoch seconds ``t`` can be written as a UTC date (years 1-9999); False for NaN."""
+    return EARLIEST <= t <= LATEST
+
+
 @dataclass(frozen=True, slots=True)
 class Stamp:
     month: int
@@ -40,16 +54,20 @@ class Stamp:
     utc_offset: int | None = None  # seconds east of UTC; None: no zone given (taken as UTC)
 
     def epoch(self, year: int | None = None) -> float | None:
-        """UTC epoch seconds; ``year`` fills in a missing year. None for an impossible date."""
+        """UTC epoch seconds; ``year`` fills in a missing year. None for an impossible date; StampError when
+        the zone moves the time out of the years 1-9999 in UTC."""
         y = self.year if self.year is not None else year
         if y is None:
             return None
-        tz = UTC if not self.utc_offset else timezone(timedelta(seconds=self.utc_offset))
         try:
-            dt = datetime(y, self.month, self.day, self.hour, self.minute, self.second, self.micro, tz)
-        except ValueError:
+            dt = datetime(y, self.month, self.day, self.hour, self.minute, self.second, self.micro, UTC)
+        except (ValueError, OverflowError):
             return None
-        return dt.timestamp()
+        t = dt.timestamp() - (self.utc_offset or 0)
+        if not representable(t):
+            zone = zone_text(self.utc_offset) if self.utc_offset is not None else ""
+            raise StampError(f"time {dt.isoformat()[:19]}{zone} is outside the years 1-9999 in UTC")
+        return t
 
 
 def _micro(frac: str | None) -> int:
@@ -59,6 +77,7 @@ def _micro(frac: str | None) -> int:
 
 
 def _offset(tz: str | None) -> int | None:
+    """Seconds east of UTC; StampError for 24 hours or more, or 60 minutes or more."""
     if not tz:
         return None
     tz = tz.strip()
@@ -66,11 +85,21 @@ def _offset(tz: str | None) -> int | None:
         return 0
     sign = -1 if tz[0] == "-" else 1
     digits = tz[1:].replace(":", "")
-    return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+    hours, minutes = int(digits[:2]), int(digits[2:4])
+    if hours > 23 or minutes > 59:
+        raise StampError(f"time zone {tz} out of range (-23:59 to +23:59)")
+    return sign * (hours * 3600 + minutes * 60)
+
+
+def zone_text(seconds: int) -> str:
+    """Seconds east of UTC as ``+HH:MM``."""
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 def split_timestamp(line: str) -> tuple[Stamp | None, str]:
-    """The leading timestamp of ``line`` and the text after it; (None, line) when there is none."""
+    """The leading timestamp of ``line`` and the text after it; (None, line) when there is none;
+    StampError for a time zone out of range."""
     m = _ISO.match(line)
     if m:
         stamp = Stamp(

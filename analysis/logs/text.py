@@ -6,23 +6,23 @@ so a report can be re-rendered in the other language from its JSON alone.
 
 from __future__ import annotations
 
-from analysis.findings_text import listing, number
+from analysis.findings_text import TIMES, listing, number, plural, when
 
 LANGS = ("en", "de")
 KINDS = ("third-party-login", "login-after-removal", "persistent-connection")
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "third-party-login": {
-        "en": "The mail server logged {count} successful logins or submissions for {account} from "
-        "{n_addresses} addresses {whose} ({owners}): {addresses}.",
-        "de": "Der Mailserver protokollierte {count} erfolgreiche Anmeldungen oder Einlieferungen für "
-        "{account} von {n_addresses} Adressen, {whose} ({owners}): {addresses}.",
+        "en": "The mail server logged {count} {logins} for {account} from {n_addresses} {address_word} "
+        "{whose} ({owners}): {addresses}.",
+        "de": "Der Mailserver protokollierte {count} {logins} für {account} von {n_addresses} {address_word}, "
+        "{whose} ({owners}): {addresses}.",
     },
     "login-after-removal": {
-        "en": "After the app was removed ({removed}) the mail server still logged {count} successful "
-        "logins or submissions for {account}, the last at {last}, from {addresses}.",
-        "de": "Nach dem Entfernen der App ({removed}) protokollierte der Mailserver noch {count} "
-        "erfolgreiche Anmeldungen oder Einlieferungen für {account}, die letzte um {last}, von {addresses}.",
+        "en": "After the app was removed ({removed}) the mail server still logged {count} {logins} for "
+        "{account}{at_last}, from {addresses}.",
+        "de": "Nach dem Entfernen der App ({removed}) protokollierte der Mailserver noch {count} {logins} für "
+        "{account}{at_last}, von {addresses}.",
     },
     "persistent-connection": {
         "en": "Connections to the mail server's ports ({ports}) held open by {holders}: {count}{where}.",
@@ -31,12 +31,28 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 
+TITLES: dict[str, dict[str, str]] = {
+    "third-party-login": {"en": "Logins by a third party", "de": "Anmeldungen durch Dritte"},
+    "login-after-removal": {"en": "Logins after the app was removed", "de": "Anmeldungen nach dem Löschen der App"},
+    "persistent-connection": {"en": "Connections held open", "de": "Offen gehaltene Verbindungen"},
+}
+
+PLURALS: dict[str, dict[str, tuple[str, str]]] = {  # (singular, plural)
+    "logins": {
+        "en": ("successful login or submission", "successful logins or submissions"),
+        "de": ("erfolgreiche Anmeldung oder Einlieferung", "erfolgreiche Anmeldungen oder Einlieferungen"),
+    },
+    "address_word": {"en": ("address", "addresses"), "de": ("Adresse", "Adressen")},
+}
+
 WORDS: dict[str, dict[str, str]] = {
     "whose.device-known": {"en": "the device never used", "de": "die das Gerät nie verwendet hat"},
     "whose.catalog": {
         "en": "that belong to third parties in the catalog (no device address was given)",
         "de": "die laut Katalog Dritten gehören (keine Geräteadresse angegeben)",
     },
+    "at_last.one": {"en": " at {last}", "de": " um {last}"},
+    "at_last.many": {"en": ", the last at {last}", "de": ", die letzte um {last}"},
     "where.snapshot": {"en": ", in the snapshot {file}", "de": ", im Schnappschuss {file}"},
     "assume.offset": {
         "en": "log times shifted by {offset} s to match the capture clock",
@@ -101,15 +117,22 @@ WORDS: dict[str, dict[str, str]] = {
     "account": {"en": "Account", "de": "Konto"},
     "address": {"en": "Address", "de": "Adresse"},
     "owner": {"en": "Owner", "de": "Betreiber"},
+    "as": {"en": "AS (network owner)", "de": "AS (Netzbetreiber)"},
+    "as_range": {"en": "AS range", "de": "AS-Adressbereich"},
+    "as_data": {"en": "AS data", "de": "AS-Daten"},
     "first": {"en": "First (UTC)", "de": "Erste (UTC)"},
     "last": {"en": "Last (UTC)", "de": "Letzte (UTC)"},
     "count": {"en": "Logins", "de": "Anmeldungen"},
     "failures": {"en": "Failures", "de": "Fehlschläge"},
     "device": {"en": "Device", "de": "Gerät"},
-    "after_removal": {"en": "After removal", "de": "Nach Entfernen"},
+    "after_removal": {"en": "Logins after removal", "de": "Anmeldungen nach Löschen"},
     "local": {"en": "Local", "de": "Lokal"},
     "remote": {"en": "Remote", "de": "Gegenstelle"},
     "state": {"en": "State", "de": "Zustand"},
+    "severity.info": {"en": "info", "de": "Hinweis"},
+    "severity.low": {"en": "low", "de": "niedrig"},
+    "severity.medium": {"en": "medium", "de": "mittel"},
+    "severity.high": {"en": "high", "de": "hoch"},
     "yes": {"en": "yes", "de": "ja"},
     "no": {"en": "no", "de": "nein"},
 }
@@ -129,7 +152,9 @@ class _Defaults(dict):
         return "?"
 
 
-def _param(value, lang: str) -> str:
+def _param(key: str, value, lang: str) -> str:
+    if key in TIMES:
+        return when(value)
     if isinstance(value, bool):
         return word("yes" if value else "no", lang)
     if isinstance(value, int | float):
@@ -145,9 +170,14 @@ def message(kind: str, lang: str, **details) -> str:
     template = TEMPLATES.get(kind, {}).get(lang)
     if template is None:
         return kind
-    params = _Defaults({k: _param(v, lang) for k, v in details.items()})
+    params = _Defaults({k: _param(k, v, lang) for k, v in details.items()})
+    params["logins"] = plural(details.get("count"), PLURALS["logins"][lang])
+    params["address_word"] = plural(details.get("n_addresses"), PLURALS["address_word"][lang])
     if kind == "third-party-login":
         params["whose"] = word("whose.device-known" if details.get("device_known") else "whose.catalog", lang)
+    if kind == "login-after-removal":
+        one = details.get("count") == 1
+        params["at_last"] = word("at_last.one" if one else "at_last.many", lang, last=params["last"])
     if kind == "persistent-connection":
         if details.get("source") == "snapshot":
             params["where"] = word("where.snapshot", lang, file=str(details.get("file", ""))[:300])

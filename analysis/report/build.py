@@ -22,9 +22,11 @@ MAX_NAMES = 32  # names listed per server address in the owner appendix and dest
 
 
 def build_report(
-    capture: Capture, case: Case, verdict, findings: list, catalog, logs_view=None, lang: str = "en"
+    capture: Capture, case: Case, verdict, findings: list, catalog, logs_view=None, lang: str = "en",
+    asn_db=None,
 ) -> dict:
-    """CONTRACTS.md's top-level keys first, then catalog, settings, stats, owners, timeline."""
+    """CONTRACTS.md's top-level keys first, then catalog, settings, stats, owners, timeline. ``asn_db``
+    (analysis.owners.AsnDatabase): the AS data for the owner appendix's ranges and the method's sources."""
     flows = sorted(capture.flows, key=lambda f: f.id)
     logs = plain(logs_view) if logs_view is not None else None
     report: dict = {
@@ -41,9 +43,10 @@ def build_report(
             "lang": lang,
             "log_offset": logs.get("log_offset") if isinstance(logs, dict) else None,
             "device_filter": list(case.devices),
+            "asn_data": asn_db.sources() if asn_db is not None else [],
         },
         "stats": stats(flows),
-        "owners": owners(flows),
+        "owners": owners(flows, logs, asn_db),
         "timeline": timeline(flows, case),
     }
     report["destinations"] = destinations(report["flows"])
@@ -149,8 +152,9 @@ def stats(flows: list[Flow]) -> dict:
     }
 
 
-def owners(flows: list[Flow]) -> list[dict]:
-    """Owner evidence per server address: who it belongs to, by which rule, and every name seen for it."""
+def owners(flows: list[Flow], logs: dict | None = None, asn_db=None) -> list[dict]:
+    """Owner evidence per server address (who it belongs to, by which rule, every name seen for it, its AS),
+    then per login origin of the mail server's logs that no flow has as its server (``roles``)."""
     table: dict[str, dict] = {}
     for f in flows:
         row = table.get(f.server.ip)
@@ -170,6 +174,8 @@ def owners(flows: list[Flow]) -> list[dict]:
                 "ports": [],
                 "flows": [],
                 "bytes": 0,
+                "roles": ["server"],
+                **_as_fields(f.server.ip, f.asn, f.as_org, asn_db),
             }
         if f.category not in row["categories"]:
             row["categories"].append(f.category)
@@ -182,7 +188,51 @@ def owners(flows: list[Flow]) -> list[dict]:
         row["bytes"] += f.bytes
     for row in table.values():
         row["ports"].sort()
-    return sorted(table.values(), key=lambda r: (_category_order(r["category"]), r["address"]))
+    servers = sorted(table.values(), key=lambda r: (_category_order(r["category"]), r["address"]))
+    return servers + _login_origins(logs, table, asn_db)
+
+
+def _as_fields(address: str, asn, as_org: str, asn_db) -> dict:
+    """asn, as_org, the range matched and the data source of an address (range and source need ``asn_db``)."""
+    hit = asn_db.lookup(address) if asn_db is not None else None
+    if hit is not None:
+        return {"asn": hit.asn, "as_org": hit.org, "as_range": hit.range, "as_source": hit.source}
+    return {"asn": asn, "as_org": as_org or "", "as_range": "", "as_source": ""}
+
+
+def _login_origins(logs: dict | None, servers: dict[str, dict], asn_db) -> list[dict]:
+    """Owner rows for the login origins in the mail server's logs (a server row also gets the role)."""
+    rows: dict[str, dict] = {}
+    origins = logs.get("origins") if isinstance(logs, dict) else None
+    for o in origins if isinstance(origins, list) else []:
+        address = str(o.get("address", "")) if isinstance(o, dict) else ""
+        if not address:
+            continue
+        if address in servers:
+            if "login" not in servers[address]["roles"]:
+                servers[address]["roles"].append("login")
+            continue
+        if address in rows:
+            continue
+        in_catalog = o.get("in_catalog", True)
+        rows[address] = {
+            "address": address,
+            "owner": str(o.get("owner", "")) if in_catalog else "",
+            "category": str(o.get("category", "unknown")),
+            "categories": [],
+            "rule": None,
+            "matched": None,
+            "source": None,
+            "entry": None,
+            "catalog_source": o.get("catalog_source") or None,
+            "names": [],
+            "ports": [],
+            "flows": [],
+            "bytes": 0,
+            "roles": ["login"],
+            **_as_fields(address, o.get("asn"), str(o.get("as_org") or ""), asn_db),
+        }
+    return [rows[a] for a in sorted(rows)]
 
 
 def timeline(flows: list[Flow], case: Case) -> dict:

@@ -70,12 +70,21 @@ SHORT = 120.0  # captures shorter than this get an axis in seconds from the firs
 def _time_axis(ax, start: datetime, duration: float, lang: str) -> None:
     """Clock times (UTC) on the x axis; seconds after the first packet for short captures."""
     if duration < SHORT:
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x:g}"))
+        comma = lang == "de"  # 0,15 s in German
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x:g}".replace(".", ",") if comma else f"{x:g}"))
         ax.set_xlabel(text(lang, "chart.seconds_after", start=start.strftime("%Y-%m-%d %H:%M:%S")))
         return
     fmt = "%H:%M:%S" if duration < 86400 else "%m-%d %H:%M"
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: (start + timedelta(seconds=x)).strftime(fmt)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: _clock(start, x, fmt)))
     ax.set_xlabel(text(lang, "chart.time") + " " + start.strftime("%Y-%m-%d"))
+
+
+def _clock(start: datetime, seconds: float, fmt: str) -> str:
+    """The tick label ``seconds`` after ``start``; none past the years 1-9999 (the axis may reach there)."""
+    try:
+        return (start + timedelta(seconds=seconds)).strftime(fmt)
+    except (OverflowError, ValueError):
+        return ""
 
 
 def merge_spans(spans: list, width_min: float) -> list[tuple[float, float]]:

@@ -1,33 +1,22 @@
-"""The flow table as CSV: PCAPdroid-like columns plus category, owner and names.
+"""The flow table as CSV, one layout everywhere: ``maildetour flows --format csv`` and the report's CSV.
 
-Cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading
-apostrophe, since names and addresses come from the network.
+PCAPdroid-like columns first (IPProto 6 or 17, source = the client, Sent/Rcvd from the client's side),
+then maildetour's own. Rows are made from flow dicts (``Flow.to_json()``, as a report stores them), so a
+report re-rendered from its JSON gives the same rows. Cells that a spreadsheet would run as a formula
+(starting with = + - @, tab or CR) get a leading apostrophe, since names and addresses come from the network.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 
 COLUMNS = (
-    "IPProto",
-    "SrcIP",
-    "SrcPort",
-    "DstIP",
-    "DstPort",
-    "Proto",
-    "BytesSent",
-    "BytesRcvd",
-    "PktsSent",
-    "PktsRcvd",
-    "FirstSeen",
-    "LastSeen",
-    "category",
-    "owner",
-    "sni",
-    "dns",
-    "http_host",
-    "first_frame",
+    "IPProto", "SrcIP", "SrcPort", "DstIP", "DstPort", "Proto",
+    "BytesSent", "BytesRcvd", "PktsSent", "PktsRcvd", "FirstSeen", "LastSeen",
+    "id", "input", "packets", "bytes", "first_frame", "last_frame", "duration",
+    "starttls", "alpn", "sni", "dns", "http_host", "category", "owner", "asn", "as_org",
     "wireshark_filter",
 )
 IP_PROTO = {"tcp": 6, "udp": 17}
@@ -50,45 +39,39 @@ def _side(flow: dict, key: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _names(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else ""
+
+
 def flow_row(flow: dict) -> list:
-    """One CSV row for a report flow (a ``Flow.to_json()`` dict)."""
+    """One CSV row (``COLUMNS``) for a flow dict (``Flow.to_json()``)."""
     client, server = _side(flow, "client"), _side(flow, "server")
     c2s, s2c = _side(flow, "c2s"), _side(flow, "s2c")
     names = _side(flow, "names")
     transport = str(flow.get("transport", ""))
     row = [
-        IP_PROTO.get(transport, transport),
-        client.get("ip"),
-        client.get("port"),
-        server.get("ip"),
-        server.get("port"),
-        flow.get("app_protocol"),
-        c2s.get("bytes", 0),
-        s2c.get("bytes", 0),
-        c2s.get("packets", 0),
-        s2c.get("packets", 0),
-        flow.get("first_seen"),
-        flow.get("last_seen"),
-        flow.get("category"),
-        flow.get("owner"),
-        " ".join(map(str, names.get("sni") or [])),
-        " ".join(map(str, names.get("dns") or [])),
-        " ".join(map(str, names.get("http_host") or [])),
-        flow.get("first_frame"),
-        flow.get("wireshark_filter"),
+        IP_PROTO.get(transport, transport), client.get("ip"), client.get("port"), server.get("ip"),
+        server.get("port"), flow.get("app_protocol"),
+        c2s.get("bytes", 0), s2c.get("bytes", 0), c2s.get("packets", 0), s2c.get("packets", 0),
+        flow.get("first_seen"), flow.get("last_seen"),
+        flow.get("id"), flow.get("input"), flow.get("packets"), flow.get("bytes"), flow.get("first_frame"),
+        flow.get("last_frame"), flow.get("duration"),
+        flow.get("starttls"), _names(flow.get("alpn")), _names(names.get("sni")), _names(names.get("dns")),
+        _names(names.get("http_host")), flow.get("category"), flow.get("owner"), flow.get("asn"),
+        flow.get("as_org"), flow.get("wireshark_filter"),
     ]
     return [safe_cell(v) for v in row]
 
 
-def flows_csv(flows: list[dict]) -> str:
-    """A header and one row per flow dict."""
+def flows_csv(flows: Iterable[dict], header: bool = True) -> str:
+    """The header (when ``header``) and one row per flow dict."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for flow in flows:
-        writer.writerow(flow_row(flow))
+    if header:
+        writer.writerow(COLUMNS)
+    writer.writerows(flow_row(flow) for flow in flows)
     return buf.getvalue()
 
 
 def render_csv(report: dict) -> str:
-    return flows_csv([f for f in report.get("flows") or [] if isinstance(f, dict)])
+    return flows_csv(f for f in report.get("flows") or [] if isinstance(f, dict))

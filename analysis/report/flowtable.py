@@ -1,22 +1,15 @@
-"""``maildetour flows``: the flow table alone as JSON lines, CSV or an aligned text table."""
+"""``maildetour flows``: the flow table alone as JSON lines, CSV (the report's layout) or an aligned text table."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 
-from analysis.model import Capture, Flow, iso_utc
+from analysis.model import Capture
+from analysis.report.csvout import flows_csv
+from analysis.sharedpath import shared_path
 
-CSV_COLUMNS = (
-    "id", "input", "transport", "client_ip", "client_port", "server_ip", "server_port", "server_by",
-    "packets", "bytes", "c2s_packets", "c2s_bytes", "s2c_packets", "s2c_bytes", "first_frame", "last_frame",
-    "first_seen", "last_seen", "duration", "app_protocol", "starttls", "alpn", "sni", "dns", "http_host",
-    "category", "owner",
-)
 NAME_WIDTH = 48
 BATCH = 512  # flows per piece written
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def render_flows(capture: Capture, fmt: str) -> str:
@@ -37,29 +30,7 @@ def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
         if fmt == "jsonl":
             yield "".join([f.json_line() + "\n" for f in part])
         else:
-            yield _csv(part, header=start == 0)
-
-
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
-def _csv(flows: list[Flow], header: bool = True) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if header:
-        writer.writerow(CSV_COLUMNS)
-    for f in flows:
-        writer.writerow([
-            f.id, f.input_index, f.transport, f.client.ip, f.client.port, f.server.ip, f.server.port,
-            f.server_by, f.packets, f.bytes, f.c2s_packets, f.c2s_bytes, f.s2c_packets, f.s2c_bytes,
-            f.first_frame, f.last_frame, iso_utc(f.first_seen) or "", iso_utc(f.last_seen) or "",
-            f"{f.duration:.6f}",
-            f.app_protocol, str(f.starttls).lower(), _cell(";".join(f.alpn)), _cell(";".join(f.names.sni)),
-            _cell(";".join(f.names.dns)), _cell(";".join(f.names.http_host)), f.category, _cell(f.owner),
-        ])
-    return out.getvalue()
+            yield flows_csv((f.to_json() for f in part), header=start == 0)
 
 
 def _printable(text: str) -> str:
@@ -76,7 +47,7 @@ def _endpoint(ip: str, port: int) -> str:
 
 
 def _table(capture: Capture) -> str:
-    header = ("id", "proto", "client", "server", "packets", "bytes", "app", "frame", "seconds", "names")
+    header = ("id", "proto", "client", "server", "packets", "bytes", "app", "frame", "seconds", "category", "names")
     rows = [header]
     for f in capture.flows:
         names = [n for _src, n in f.names.all()]
@@ -85,7 +56,7 @@ def _table(capture: Capture) -> str:
             str(f.id), f.transport, _endpoint(f.client.ip, f.client.port),
             _endpoint(f.server.ip, f.server.port), str(f.packets), str(f.bytes),
             f.app_protocol + ("+starttls" if f.starttls else ""), str(f.first_frame),
-            f"{f.duration:.3f}", _shorten(_printable(", ".join(unique)), NAME_WIDTH),
+            f"{f.duration:.3f}", f.category, _shorten(_printable(", ".join(unique)), NAME_WIDTH),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     right = {0, 4, 5, 7, 8}
@@ -95,7 +66,7 @@ def _table(capture: Capture) -> str:
         lines.append("  ".join(cells).rstrip())
     for info in capture.inputs:
         state = "complete" if info.complete else f"INCOMPLETE at offset {info.error_offset}"
-        lines.append(f"# {info.path}: {info.format}, {info.packets} frames, {state}")
+        lines.append(f"# {_printable(shared_path(info.path) or '')}: {info.format}, {info.packets} frames, {state}")
         lines.extend(f"#   {_printable(w)}" for w in info.warnings)
     lines.append(f"# {len(capture.flows)} flows, {len(capture.dns)} DNS names")
     return "\n".join(lines) + "\n"

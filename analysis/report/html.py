@@ -2,14 +2,19 @@
 
 Every value is escaped with ``html.escape`` (attributes too); the page loads nothing and runs nothing:
 a Content-Security-Policy forbids scripts and every fetch, charts are inline SVG, the CSS is inline.
+Every table sits in a box that scrolls sideways by itself, so a wide table never widens the page, and a
+Wireshark filter wraps only between its terms (after ``&&`` or ``||``), never inside an address or a name.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
+import re
 from importlib import resources
 
-from analysis.report import charts, memo
+from analysis.findings_text import title
+from analysis.report import charts, memo, whois
 from analysis.report.build import destinations as group_destinations
 from analysis.report.i18n import number
 from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
@@ -37,16 +42,19 @@ class _Page(memo.Writer):
     def num(self, value) -> Markup:
         return Markup(esc(number(self.lang, value)) if isinstance(value, (int, float)) else esc(value))
 
-    def cells(self, rows: list[list]) -> list[list]:
-        """Shared table rows (analysis.report.memo) as cells: numbers, filters and yes/no formatted here."""
-        def cell(value):
+    def cells(self, rows: list[list], names: set[int] = frozenset()) -> list[list]:
+        """Shared table rows (analysis.report.memo) as cells: numbers, filters and yes/no formatted here;
+        columns in ``names`` hold host names, which may wrap after their dots."""
+        def cell(i: int, value):
             if isinstance(value, Num):
                 return self.num(value.value)
             if isinstance(value, Code):
                 return _filter(value.value)
-            return self.yes_no(value.value) if isinstance(value, Flag) else value
+            if isinstance(value, Flag):
+                return self.yes_no(value.value)
+            return _dotted(value) if i in names and value else value
 
-        return [[cell(c) for c in row] for row in rows]
+        return [[cell(i, c) for i, c in enumerate(row)] for row in rows]
 
     def table(
         self,
@@ -64,26 +72,51 @@ class _Page(memo.Writer):
                 return ' class="num"'
             return ' class="nowrap"' if i in nowrap else ' class="wide"' if i in wide else ""
 
-        self.add("<table><thead><tr>")
+        self.add('<div class="scroll"><table><thead><tr>')
         self.add(*(f"<th{attr(i)}>{esc(h)}</th>" for i, h in enumerate(headers)))
         self.add("</tr></thead><tbody>")
         for row in rows[:MAX_ROWS]:
             cells = (f"<td{attr(i)}>{esc(c)}</td>" for i, c in enumerate(row))
             self.add("<tr>", *cells, "</tr>")
-        self.add("</tbody></table>")
+        self.add("</tbody></table></div>")
         total = len(rows) if total is None else total
         if total > MAX_ROWS:
             self.add(f"<p>{esc(self.t('truncated_rows', n=total - MAX_ROWS))}</p>")
 
     def facts(self, pairs: list[tuple[str, object]]) -> None:
-        self.add('<table class="facts"><tbody>')
+        self.add('<div class="scroll"><table class="facts"><tbody>')
         for key, value in pairs:
             self.add(f"<tr><th>{esc(key)}</th><td>{esc(value)}</td></tr>")
-        self.add("</tbody></table>")
+        self.add("</tbody></table></div>")
+
+
+def _dotted(value) -> Markup:
+    """Host names that may wrap after a dot (``telemetry.`` / ``vendor.test``) rather than inside a label;
+    an address (or network) never wraps."""
+    text = str(value)
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return Markup(esc(text).replace(".", ".<wbr>"))
+    return Markup(f'<span class="nowrap">{esc(text)}</span>')
+
+
+_OPERATOR = re.compile(r"(?<=\s)(?:&&|\|\||and|or)\s+")  # a filter may wrap after these, and only there
 
 
 def _filter(value) -> Markup:
-    return Markup(f'<code class="filter">{esc(value)}</code>') if value else Markup("")
+    """A display filter whose terms never break inside: each term with the operator after it is one
+    unbreakable span; the spaces between spans are the only places a line may wrap."""
+    if not value:
+        return Markup("")
+    text = " ".join(str(value).split())
+    terms, start = [], 0
+    for m in _OPERATOR.finditer(text):
+        terms.append(text[start : m.end()].rstrip())
+        start = m.end()
+    terms.append(text[start:])
+    spans = " ".join(f'<span class="term">{esc(term)}</span>' for term in terms if term)
+    return Markup(f'<code class="filter">{spans}</code>')
 
 
 def _header(p: _Page) -> None:
@@ -103,7 +136,8 @@ def _summary(p: _Page) -> None:
     p.add('<section id="summary">', f"<h2>{esc(p.t('summary'))}</h2>")
     p.add(
         f'<div class="verdict v-{esc(word)}" id="verdict"><span class="label">{esc(p.t("verdict"))}:</span> '
-        f'<strong class="word">{esc(word)}</strong><p class="meaning">{esc(p.t("verdict." + word))}</p></div>'
+        f'<strong class="word">{esc(p.t("word." + word))}</strong>'
+        f'<p class="meaning">{esc(p.t("verdict." + word))}</p></div>'
     )
     if v.get("explanation"):
         p.add(f'<p class="explanation">{esc(v["explanation"])}</p>')
@@ -116,7 +150,7 @@ def _summary(p: _Page) -> None:
             )
             warn = _list(info.get("warnings"), 3)
             p.add(f'<p class="warn">{esc(info.get("path"))}: {esc(where)}. {esc(warn)}</p>')
-    p.facts(memo.verdict_facts(p.t, v))
+    p.facts(memo.verdict_facts(p.t, v, flows=p.r.get("flows")))
     p.add("</section>")
 
 
@@ -134,7 +168,7 @@ def _method(p: _Page) -> None:
                 info.get("path"),
                 info.get("format"),
                 p.num(info.get("packets", 0)),
-                Markup(f"<code>{esc(info.get('sha256'))}</code>"),
+                Markup(f'<code class="hash">{esc(info.get("sha256"))}</code>'),
                 done,
                 _list(info.get("warnings"), 5, "; "),
             ]
@@ -143,10 +177,15 @@ def _method(p: _Page) -> None:
         [p.t("path"), p.t("format"), p.t("packets"), p.t("sha256"), p.t("complete"), p.t("warnings")],
         rows,
         numeric={2},
+        wide={0, 5},
     )
     p.facts(memo.run_facts(p.t, r, p.lang))
     p.add(f"<h3>{esc(p.t('case'))}</h3>")
     p.facts(memo.case_facts(p.t, r.get("case") or {}))
+    sources = memo.as_sources(r)
+    if sources:
+        p.add(f"<h3>{esc(p.t('as_data'))}</h3>", f"<p>{esc(p.t('as_data.text'))}</p>", "<ul>")
+        p.add(*(f"<li>{esc(line)}</li>" for line in sources), "</ul>")
     logs = (r.get("mail_server") or {}).get("logs") or []
     if logs:
         p.add(f"<h3>{esc(p.t('logs'))}</h3>")
@@ -155,7 +194,7 @@ def _method(p: _Page) -> None:
             [
                 [
                     lg.get("path"),
-                    Markup(f"<code>{esc(lg.get('sha256'))}</code>"),
+                    Markup(f'<code class="hash">{esc(lg.get("sha256"))}</code>'),
                     p.num(lg.get("lines", 0)),
                     p.num(lg.get("parsed", 0)),
                     p.num(lg.get("unmatched", 0)),
@@ -164,7 +203,28 @@ def _method(p: _Page) -> None:
                 for lg in logs
             ],
             numeric={2, 3, 4},
+            wide={0},
         )
+    _rdap_note(p)
+    p.add("</section>")
+
+
+def _rdap_note(p: _Page) -> None:
+    """The method's paragraph on the RDAP look-ups (--rdap) and their warnings."""
+    rdap = (p.r.get("settings") or {}).get("rdap")
+    if isinstance(rdap, dict):
+        p.add(f'<p id="rdap-note">{esc(whois.note(p.t, rdap))}</p>')
+        p.add(*(f'<p class="warn">{esc(line)}</p>' for line in whois.warnings(rdap)))
+
+
+def _whois(p: _Page) -> None:
+    """The RDAP appendix (--rdap): one row per looked-up address."""
+    records = p.r.get("whois")
+    if not isinstance(records, list):
+        return
+    p.add('<section id="appendix-whois">', f"<h2>{esc(p.t('appendix.whois'))}</h2>",
+          f"<p>{esc(p.t('whois.text'))}</p>")
+    p.table(p.headers(whois.COLUMNS), whois.rows(p.t, records), nowrap={0, 2, 6})  # handles break at hyphens
     p.add("</section>")
 
 
@@ -207,9 +267,10 @@ def _findings(p: _Page) -> None:
         p.add(f"<p>{esc(p.t('no_findings'))}</p>")
     for i, f in enumerate(findings, 1):
         sev = str(f.get("severity", "info"))
+        kind = str(f.get("kind", ""))
         p.add(
-            f'<article class="finding sev-{esc(sev)}">',
-            f'<h3><span class="sev">{esc(p.t("severity." + sev))}</span>{i}. {esc(f.get("kind"))}</h3>',
+            f'<article class="finding sev-{esc(sev)}" data-kind="{esc(kind)}">',
+            f'<h3><span class="sev">{esc(p.t("severity." + sev))}</span>{i}. {esc(title(kind, p.lang))}</h3>',
             f"<p>{esc(f.get('message'))}</p>",
             '<dl class="evidence">',
         )
@@ -244,10 +305,10 @@ def _destinations(p: _Page) -> None:
         )
         p.table(
             p.headers(memo.DESTINATION_COLUMNS),
-            p.cells(memo.destination_rows(group.get("servers") or [])),
-            numeric={5, 6, 7},
-            nowrap={0, 1, 4, 8, 9},
-            wide={2},
+            p.cells(memo.destination_rows(group.get("servers") or []), names={2, 3}),
+            numeric={4, 5, 6},
+            nowrap={0},
+            wide={2, 3},
             total=len(group.get("servers") or []),
         )
     p.add("</section>")
@@ -265,8 +326,9 @@ def _mail_server(p: _Page) -> None:
     origins = view.get("origins") or []
     for account in memo.origin_accounts(origins):
         p.add(f"<h3>{esc(p.t('origins'))}: {esc(account)}</h3>")
-        p.table(p.headers(memo.ORIGIN_COLUMNS), p.cells(memo.origin_rows(origins, account)),
-            numeric={5, 6},
+        p.table(p.headers(memo.ORIGIN_COLUMNS), p.cells(memo.origin_rows(origins, account), names={1}),
+            numeric={5, 6, 8} if any("after_removal_count" in o for o in origins) else {5, 6},
+            nowrap={0},
         )
     conns = view.get("connections") or []
     if conns:
@@ -275,13 +337,15 @@ def _mail_server(p: _Page) -> None:
             p.headers(memo.CONNECTION_COLUMNS),
             memo.connection_rows(conns),
             total=len(conns),
+            wide={0},
         )
     quoted = [f for f in p.r.get("findings") or [] if f.get("log_lines")]
     if quoted:
         p.add(f"<h3>{esc(p.t('log_lines'))}</h3>")
         for f in quoted:
             shown = "\n".join(str(x) for x in f["log_lines"][:MAX_LIST])
-            p.add(f"<p>{esc(f.get('kind'))}: {esc(f.get('message'))}</p><pre><code>{esc(shown)}</code></pre>")
+            name = title(str(f.get("kind", "")), p.lang)
+            p.add(f"<p>{esc(name)}: {esc(f.get('message'))}</p><pre><code>{esc(shown)}</code></pre>")
     p.add("</section>")
 
 
@@ -289,10 +353,19 @@ def _appendix(p: _Page) -> None:
     p.add('<section id="appendix-owners">', f"<h2>{esc(p.t('appendix.owners'))}</h2>")
     p.table(
         p.headers(memo.OWNER_COLUMNS),
-        p.cells(memo.owner_rows(p.r.get("owners") or [])),
+        p.cells(memo.owner_rows(p.r.get("owners") or []), names={1, 4, 7}),
         total=len(p.r.get("owners") or []),
         numeric={9},
         nowrap={0},
+        wide={1, 4, 6, 7},
+    )
+    p.add(f"<h3>{esc(p.t('appendix.as'))}</h3>")
+    p.table(
+        p.headers(memo.AS_COLUMNS),
+        memo.as_rows(p.t, p.r.get("owners") or []),
+        total=len(p.r.get("owners") or []),
+        nowrap={0, 3},
+        wide={4, 5},
     )
     p.add("</section>")
     dns = p.r.get("dns") or []
@@ -303,6 +376,7 @@ def _appendix(p: _Page) -> None:
             memo.dns_rows(dns),
             total=len(dns),
             numeric={3},
+            wide={0, 2},
         )
         p.add("</section>")
 
@@ -333,6 +407,7 @@ def render_html(report: dict, lang: str) -> str:
     _destinations(p)
     _mail_server(p)
     _appendix(p)
+    _whois(p)
     p.add(
         "<footer><p>"
         + esc(

@@ -1,7 +1,8 @@
 """The report's own words (headings, labels, fixed sentences) in English and German.
 
 Verdict explanations and finding messages come from ``analysis.findings_text``; this module only holds
-the chrome around them. ``text(lang, key, **values)`` falls back to English for an unknown language.
+the chrome around them. ``text(lang, key, **values)`` falls back to English for an unknown language, writes
+whole numbers with the language's separators, and takes ``key.one`` instead of ``key`` when ``n`` is 1.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ _EN: dict[str, str] = {
     "memo": "Memo",
     "summary": "Summary",
     "verdict": "Verdict",
+    "word.direct": "direct",
+    "word.relayed": "relayed",
+    "word.mixed": "mixed",
+    "word.inconclusive": "inconclusive",
     "verdict.direct": "The device spoke a mail protocol with the configured mail host itself",
     "verdict.relayed": "The configured mail host was never contacted; a vendor service handled "
         "the mail",
@@ -29,6 +34,9 @@ _EN: dict[str, str] = {
     "vendors": "Vendor services",
     "none": "none",
     "flows": "flows",
+    "n_flows": "{n} flows",
+    "n_flows.one": "{n} flow",
+    "vendor_bytes": "{bytes} bytes",
     "flows_h": "Flows",
     "method": "Method",
     "method.text": (
@@ -71,9 +79,10 @@ _EN: dict[str, str] = {
         "receiving mail."
     ),
     "observed": "Observed behaviour",
-    "observed.counts": "{flows} connections, {bytes} bytes in total; {relay} to mail relays, {mailhost} "
-        "to the "
-    "configured mail host.",
+    "observed.counts": "{connections}, {bytes} bytes in total; {relay} to mail relays, {mailhost} to the "
+        "configured mail host.",
+    "n_connections": "{n} connections",
+    "n_connections.one": "{n} connection",
     "chart.timeline": "Connections per category over time",
     "chart.bytes": "Bytes per category",
     "chart.time": "time (UTC)",
@@ -103,8 +112,10 @@ _EN: dict[str, str] = {
     "protocol": "Protocol",
     "bytes": "Bytes",
     "sent": "Sent",
-    "first_seen": "First seen",
-    "last_seen": "Last seen",
+    "first_seen": "First seen (UTC)",
+    "last_seen": "Last seen (UTC)",
+    "port_protocol": "Port (protocol)",
+    "period": "Time (UTC)",
     "category": "Category",
     "stats": "Traffic per category",
     "mail_server": "The mail server's view",
@@ -116,12 +127,12 @@ _EN: dict[str, str] = {
     "software": "Software",
     "origins": "Login origins",
     "address": "Address",
-    "first": "First",
-    "last": "Last",
+    "first": "First (UTC)",
+    "last": "Last (UTC)",
     "count": "Logins",
     "failures": "Failures",
     "is_device": "Device?",
-    "after_removal": "After removal",
+    "after_removal": "Logins after removal",
     "connections": "Open connections (netstat)",
     "file": "File",
     "local": "Local",
@@ -129,6 +140,18 @@ _EN: dict[str, str] = {
     "state": "State",
     "appendix.owners": "Appendix 1: owner evidence per address",
     "appendix.dns": "Appendix 2: DNS queries",
+    "appendix.as": "Network owner (autonomous system) per address",
+    "role": "Seen as",
+    "role.server": "server",
+    "role.login": "login origin",
+    "catalog_owner": "Catalog owner",
+    "asn": "AS number",
+    "as_org": "AS organisation",
+    "as_range": "Range matched",
+    "as_source": "AS data",
+    "as_data": "AS data (network owners)",
+    "as_data.text": "Each address's autonomous system (AS number, organisation, the address range) comes from "
+        "offline data, no look-up over the network. Sources:",
     "rule": "Rule",
     "matched": "Matched",
     "source": "Source of the name",
@@ -143,6 +166,7 @@ _EN: dict[str, str] = {
         "the capture; "
     "passwords are redacted.",
     "truncated_rows": "{n} more rows are in the JSON report.",
+    "truncated_rows.one": "{n} more row is in the JSON report.",
     "cat.mail-host": "the configured mail host",
     "cat.mail-relay": "a vendor service that handles the account's mail on the device's behalf",
     "cat.other-mail": "a mail protocol to another host",
@@ -156,6 +180,39 @@ _EN: dict[str, str] = {
     "cat.platform": "operating-system services",
     "cat.name-resolution": "DNS resolvers",
     "cat.unknown": "not in the catalog",
+    # RDAP appendix (analysis/report/whois.py)
+    "appendix.whois": "Appendix: who holds the addresses (RDAP)",
+    "whois.text": "The regional Internet registries' records (RDAP) for the addresses that matter to the verdict: "
+        "the relays' and relay candidates' addresses and the addresses the mail server logged logins from. "
+        "A record names who registered the address range, which is not always who ran the service.",
+    "whois.address": "Address",
+    "whois.range": "Range",
+    "whois.network": "Network",
+    "whois.organisation": "Organisation",
+    "whois.country": "Country",
+    "whois.registry": "Registry",
+    "whois.retrieved": "Retrieved (UTC)",
+    "whois.source": "Source",
+    "whois.live": "live",
+    "whois.cache": "cache",
+    "whois.not-found": "no record at the registry",
+    "whois.unavailable": "not looked up: RDAP unavailable",
+    "whois.not-public": "not looked up: {reason}",
+    "whois.reason.private": "a private address",
+    "whois.reason.loopback": "a loopback address",
+    "whois.reason.documentation": "a documentation address",
+    "whois.reason.link-local": "a link-local address",
+    "whois.reason.multicast": "a multicast address",
+    "whois.reason.shared": "a shared (carrier-grade NAT) address",
+    "whois.reason.reserved": "a reserved address",
+    "whois.reason.unspecified": "the unspecified address",
+    "whois.reason.invalid": "not an address",
+    "whois.note": "Network registration (RDAP, see the appendix): {n} addresses, answers from {source}: {live} live, "
+        "{cache} from the cache in {cache_dir}, {other} without a record.",
+    "whois.note.one": "Network registration (RDAP, see the appendix): {n} address, answer from {source}: {live} "
+        "live, {cache} from the cache in {cache_dir}, {other} without a record.",
+    "whois.over_limit": "{n} more addresses were not looked up (at most {limit} per run).",
+    "whois.over_limit.one": "{n} more address was not looked up (at most {limit} per run).",
 }
 
 _DE: dict[str, str] = {
@@ -163,16 +220,16 @@ _DE: dict[str, str] = {
     "memo": "Vermerk",
     "summary": "Zusammenfassung",
     "verdict": "Ergebnis",
-    "verdict.direct": "direkt: das Gerät hat selbst ein Mailprotokoll mit dem konfigurierten Mailserver "
-        "gesprochen",
-    "verdict.relayed": "über Dritte: der konfigurierte Mailserver wurde nie kontaktiert; ein Dienst "
-        "des Anbieters "
-    "hat die E-Mails abgewickelt",
-    "verdict.mixed": "gemischt: das Gerät hat den Mailserver direkt kontaktiert und zusätzlich einen "
-        "Mail-Relay-Dienst "
-    "des Anbieters genutzt",
-    "verdict.inconclusive": "nicht eindeutig: weder direkter Mailverkehr noch ein Mail-Relay wurde "
-        "beobachtet",
+    "word.direct": "direkt",
+    "word.relayed": "über Dritte",
+    "word.mixed": "gemischt",
+    "word.inconclusive": "nicht eindeutig",
+    "verdict.direct": "Das Gerät hat selbst ein Mailprotokoll mit dem konfigurierten Mailserver gesprochen",
+    "verdict.relayed": "Der konfigurierte Mailserver wurde nie kontaktiert; ein Dienst des Anbieters hat die "
+        "E-Mails abgewickelt",
+    "verdict.mixed": "Das Gerät hat den Mailserver direkt kontaktiert und zusätzlich einen Mail-Relay-Dienst "
+        "des Anbieters genutzt",
+    "verdict.inconclusive": "Weder direkter Mailverkehr noch ein Mail-Relay wurde beobachtet",
     "mail_host_contacted": "Konfigurierter Mailserver kontaktiert",
     "receive": "Empfang (IMAP/POP3)",
     "send": "Versand (SMTP/Submission)",
@@ -183,6 +240,9 @@ _DE: dict[str, str] = {
     "vendors": "Dienste von Anbietern",
     "none": "keine",
     "flows": "Verbindungen",
+    "n_flows": "{n} Verbindungen",
+    "n_flows.one": "{n} Verbindung",
+    "vendor_bytes": "{bytes} Bytes",
     "flows_h": "Verbindungen",
     "method": "Vorgehen",
     "method.text": (
@@ -228,9 +288,10 @@ _DE: dict[str, str] = {
         "sowohl für das Senden als auch für das Abrufen von E-Mails."
     ),
     "observed": "Festgestelltes Verhalten",
-    "observed.counts": "{flows} Verbindungen, insgesamt {bytes} Bytes; {relay} zu Mail-Relays, "
-        "{mailhost} zum "
-    "konfigurierten Mailserver.",
+    "observed.counts": "{connections}, insgesamt {bytes} Bytes; {relay} zu Mail-Relays, {mailhost} zum "
+        "konfigurierten Mailserver.",
+    "n_connections": "{n} Verbindungen",
+    "n_connections.one": "{n} Verbindung",
     "chart.timeline": "Verbindungen je Kategorie im Zeitverlauf",
     "chart.bytes": "Bytes je Kategorie",
     "chart.time": "Zeit (UTC)",
@@ -260,8 +321,10 @@ _DE: dict[str, str] = {
     "protocol": "Protokoll",
     "bytes": "Bytes",
     "sent": "Gesendet",
-    "first_seen": "Erstmals",
-    "last_seen": "Zuletzt",
+    "first_seen": "Erstmals (UTC)",
+    "last_seen": "Zuletzt (UTC)",
+    "port_protocol": "Port (Protokoll)",
+    "period": "Zeitraum (UTC)",
     "category": "Kategorie",
     "stats": "Datenverkehr je Kategorie",
     "mail_server": "Sicht des Mailservers",
@@ -273,12 +336,12 @@ _DE: dict[str, str] = {
     "software": "Software",
     "origins": "Herkunft der Anmeldungen",
     "address": "Adresse",
-    "first": "Erste",
-    "last": "Letzte",
+    "first": "Erste (UTC)",
+    "last": "Letzte (UTC)",
     "count": "Anmeldungen",
     "failures": "Fehlschläge",
     "is_device": "Gerät?",
-    "after_removal": "Nach Löschen",
+    "after_removal": "Anmeldungen nach Löschen",
     "connections": "Offene Verbindungen (netstat)",
     "file": "Datei",
     "local": "Lokal",
@@ -286,6 +349,18 @@ _DE: dict[str, str] = {
     "state": "Zustand",
     "appendix.owners": "Anlage 1: Zuordnung der Adressen zu Betreibern",
     "appendix.dns": "Anlage 2: DNS-Anfragen",
+    "appendix.as": "Netzbetreiber (autonomes System) je Adresse",
+    "role": "Gesehen als",
+    "role.server": "Server",
+    "role.login": "Anmeldeherkunft",
+    "catalog_owner": "Betreiber laut Katalog",
+    "asn": "AS-Nummer",
+    "as_org": "AS-Organisation",
+    "as_range": "Passender Adressbereich",
+    "as_source": "AS-Daten",
+    "as_data": "AS-Daten (Netzbetreiber)",
+    "as_data.text": "Das autonome System jeder Adresse (AS-Nummer, Organisation, Adressbereich) stammt aus "
+        "mitgelieferten Daten, ohne Abfrage über das Netz. Quellen:",
     "rule": "Regel",
     "matched": "Treffer",
     "source": "Herkunft des Namens",
@@ -300,6 +375,7 @@ _DE: dict[str, str] = {
         "stammen aus dem "
     "Mitschnitt; Passwörter sind geschwärzt.",
     "truncated_rows": "{n} weitere Zeilen stehen im JSON-Bericht.",
+    "truncated_rows.one": "{n} weitere Zeile steht im JSON-Bericht.",
     "cat.mail-host": "der konfigurierte Mailserver",
     "cat.mail-relay": "ein Dienst des Anbieters, der die E-Mails des Kontos anstelle des Geräts abwickelt",
     "cat.other-mail": "ein Mailprotokoll zu einem anderen Server",
@@ -313,16 +389,56 @@ _DE: dict[str, str] = {
     "cat.platform": "Dienste des Betriebssystems",
     "cat.name-resolution": "DNS-Resolver",
     "cat.unknown": "nicht im Katalog",
+    # RDAP-Anhang (analysis/report/whois.py)
+    "appendix.whois": "Anhang: Inhaber der Adressen (RDAP)",
+    "whois.text": "Die Einträge der regionalen Internet-Registrierungsstellen (RDAP) zu den Adressen, auf die es "
+        "für das Ergebnis ankommt: die Adressen der Relays und der Relay-Kandidaten und die Adressen, von denen "
+        "aus sich laut Mailserver-Protokoll jemand angemeldet hat. Ein Eintrag nennt, wer den Adressbereich "
+        "registriert hat; das ist nicht immer, wer den Dienst betreibt.",
+    "whois.address": "Adresse",
+    "whois.range": "Bereich",
+    "whois.network": "Netz",
+    "whois.organisation": "Organisation",
+    "whois.country": "Land",
+    "whois.registry": "Registrierungsstelle",
+    "whois.retrieved": "Abgerufen (UTC)",
+    "whois.source": "Quelle",
+    "whois.live": "live abgefragt",
+    "whois.cache": "aus dem Cache",
+    "whois.not-found": "kein Eintrag bei der Registrierungsstelle",
+    "whois.unavailable": "nicht abgefragt: RDAP nicht erreichbar",
+    "whois.not-public": "nicht abgefragt: {reason}",
+    "whois.reason.private": "eine private Adresse",
+    "whois.reason.loopback": "eine Loopback-Adresse",
+    "whois.reason.documentation": "eine Dokumentationsadresse",
+    "whois.reason.link-local": "eine Link-Local-Adresse",
+    "whois.reason.multicast": "eine Multicast-Adresse",
+    "whois.reason.shared": "eine geteilte Adresse (Carrier-Grade-NAT)",
+    "whois.reason.reserved": "eine reservierte Adresse",
+    "whois.reason.unspecified": "die unspezifizierte Adresse",
+    "whois.reason.invalid": "keine Adresse",
+    "whois.note": "Netzregistrierung (RDAP, siehe Anhang): {n} Adressen, Antworten von {source}: {live} live "
+        "abgefragt, {cache} aus dem Cache in {cache_dir}, {other} ohne Eintrag.",
+    "whois.note.one": "Netzregistrierung (RDAP, siehe Anhang): {n} Adresse, Antwort von {source}: {live} live "
+        "abgefragt, {cache} aus dem Cache in {cache_dir}, {other} ohne Eintrag.",
+    "whois.over_limit": "{n} weitere Adressen wurden nicht abgefragt (höchstens {limit} je Lauf).",
+    "whois.over_limit.one": "{n} weitere Adresse wurde nicht abgefragt (höchstens {limit} je Lauf).",
 }
 
 _TABLES = {"en": _EN, "de": _DE}
 
 
 def text(lang: str, key: str, **values: object) -> str:
-    """The report string ``key`` in ``lang`` (English if missing), with ``{name}`` fields filled in."""
+    """The report string ``key`` in ``lang`` (English if missing), with ``{name}`` fields filled in: whole
+    numbers in the language's format, and the singular ``key.one`` when ``n`` is 1."""
     table = _TABLES.get(lang, _EN)
+    if values.get("n") == 1 and (key + ".one") in _EN:
+        key += ".one"
     template = table.get(key) or _EN.get(key) or key
-    return template.format(**values) if values else template
+    if not values:
+        return template
+    shown = {k: number(lang, v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in values.items()}
+    return template.format(**shown)
 
 
 def number(lang: str, value: int | float) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from analysis.report import memo
+from analysis.findings_text import title
+from analysis.report import memo, whois
 from analysis.report.build import destinations as group_destinations
 from analysis.report.i18n import number
 from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
@@ -86,14 +87,14 @@ def _summary(d: _Doc) -> None:
     v = d.r.get("verdict") or {}
     word = str(v.get("summary", "inconclusive"))
     d.heading(2, d.t("summary"))
-    d.add(f"**{md(d.t('verdict'))}: {md(word.upper())}**: {md(d.t('verdict.' + word))}", "")
+    d.add(f"**{md(d.t('verdict'))}: {md(d.t('word.' + word).upper())}**: {md(d.t('verdict.' + word))}", "")
     if v.get("explanation"):
         d.add(md(v["explanation"]), "")
     for info in d.r.get("inputs") or []:
         if not info.get("complete", True):
             where = d.t("incomplete_at", offset=info.get("error_offset"))
             d.add(f"> **{md(info.get('path'))}**: {md(where)}. {md(_list(info.get('warnings'), 3))}", "")
-    d.facts(memo.verdict_facts(d.t, v, md))
+    d.facts(memo.verdict_facts(d.t, v, md, d.r.get("flows")))
 
 
 def _method(d: _Doc) -> None:
@@ -122,6 +123,10 @@ def _method(d: _Doc) -> None:
     d.facts([(k, md(v)) for k, v in memo.run_facts(d.t, r, d.lang)])
     d.heading(3, d.t("case"))
     d.facts([(k, md(v)) for k, v in memo.case_facts(d.t, r.get("case") or {})])
+    sources = memo.as_sources(r)
+    if sources:
+        d.heading(3, d.t("as_data"))
+        d.add(md(d.t("as_data.text")), "", *(f"- {md(line)}" for line in sources), "")
     logs = (r.get("mail_server") or {}).get("logs") or []
     if logs:
         d.heading(3, d.t("logs"))
@@ -139,6 +144,30 @@ def _method(d: _Doc) -> None:
                 for lg in logs
             ],
         )
+    _rdap_note(d, (r.get("settings") or {}).get("rdap"))
+
+
+def _rdap_note(d: _Doc, rdap) -> None:
+    """The paragraph on the RDAP look-ups (--rdap) and their warnings."""
+    if isinstance(rdap, dict):
+        d.add(md(whois.note(d.t, rdap)), "", *(f"> {md(line)}" for line in whois.warnings(rdap)), "")
+
+
+def _whois(d: _Doc) -> None:
+    """The RDAP appendix (--rdap): one row per looked-up address."""
+    records = d.r.get("whois")
+    if isinstance(records, list):
+        d.heading(2, d.t("appendix.whois"))
+        d.add(md(d.t("whois.text")), "")
+        d.table(d.headers(whois.COLUMNS), [[md(c) for c in row] for row in whois.rows(d.t, records)])
+
+
+def whois_section(part: dict, lang: str) -> str:
+    """``maildetour logs --rdap --format md``: the appendix with its note (``part``: whois, rdap)."""
+    d = _Doc(part, lang)
+    _whois(d)
+    _rdap_note(d, part.get("rdap"))
+    return "\n".join(d.out).strip("\n") + "\n"
 
 
 def _expected_observed(d: _Doc) -> None:
@@ -172,7 +201,7 @@ def _findings(d: _Doc) -> None:
         d.add(md(d.t("no_findings")), "")
     for i, f in enumerate(findings, 1):
         sev = d.t("severity." + str(f.get("severity", "info")))
-        d.heading(3, f"{i}. {f.get('kind', '')} ({sev})")
+        d.heading(3, f"{i}. {title(str(f.get('kind', '')), d.lang)} ({sev})")
         d.add(md(f.get("message")), "")
         if f.get("flows"):
             d.add(f"- {md(d.t('flows_h'))}: {md(_list(f['flows']))}")
@@ -225,7 +254,8 @@ def _mail_server(d: _Doc) -> None:
     if quoted:
         d.heading(3, d.t("log_lines"))
         for f in quoted:
-            d.add(f"{md(f.get('kind'))}: {md(f.get('message'))}", "", *fenced(f["log_lines"][:MAX_LIST]), "")
+            name = title(str(f.get("kind", "")), d.lang)
+            d.add(f"{md(name)}: {md(f.get('message'))}", "", *fenced(f["log_lines"][:MAX_LIST]), "")
 
 
 def _appendix(d: _Doc) -> None:
@@ -233,6 +263,12 @@ def _appendix(d: _Doc) -> None:
     d.table(
         d.headers(memo.OWNER_COLUMNS),
         d.cells(memo.owner_rows(d.r.get("owners") or [])),
+        total=len(d.r.get("owners") or []),
+    )
+    d.heading(3, d.t("appendix.as"))
+    d.table(
+        d.headers(memo.AS_COLUMNS),
+        d.cells(memo.as_rows(d.t, d.r.get("owners") or [])),
         total=len(d.r.get("owners") or []),
     )
     dns = d.r.get("dns") or []
@@ -260,6 +296,7 @@ def render_markdown(report: dict, lang: str) -> str:
     _destinations(d)
     _mail_server(d)
     _appendix(d)
+    _whois(d)
     d.add(
         "---",
         "",

@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from analysis.findings_text import when as human_time
 from analysis.report.i18n import number, text
 
 MAX_ROWS = 500  # rows per table; the JSON keeps everything
 MAX_LIST = 50  # frames, flows or log lines listed per finding
 MAX_NAMES = 8  # names per destination row
+MAX_VENDORS = 7  # vendors named in the summary, most bytes first
 
 Words = Callable[..., str]  # the memo's ``t``: key (and values) -> text in the report's language
 
@@ -38,9 +40,8 @@ class Flag:
 
 
 def when(value) -> str:
-    """ISO 8601 UTC shortened for tables: 2020-08-28 09:07:56."""
-    s = "" if value is None else str(value)
-    return s[:19].replace("T", " ") if len(s) >= 19 and s[10:11] == "T" else s
+    """An ISO 8601 time in a table cell whose heading says UTC: 2020-08-28 09:07:56."""
+    return human_time(value, zone=False)
 
 
 def short_list(items, limit: int = MAX_LIST, sep: str = ", ") -> str:
@@ -74,21 +75,48 @@ class Writer:
 # ---- facts -----------------------------------------------------------------------------------------------
 
 
-def verdict_facts(t: Words, verdict: dict, esc: Callable[[str], str] = str) -> list[tuple[str, str]]:
-    """The summary's facts: mail host contacted, receive, send, vendors (values passed through ``esc``)."""
+def verdict_facts(
+    t: Words, verdict: dict, esc: Callable[[str], str] = str, flows: list | None = None
+) -> list[tuple[str, str]]:
+    """The summary's facts: mail host contacted, receive, send, vendors (values passed through ``esc``).
+    ``flows`` (the report's) give the bytes each vendor exchanged."""
     rows = [(t("mail_host_contacted"), t("yes") if verdict.get("mail_host_contacted") else t("no"))]
     for channel in ("receive", "send"):
         c = verdict.get(channel) or {}
         status = t("status." + str(c.get("status", "not-observed")))
-        flows = c.get("flows") or []
-        rows.append((t(channel), esc(status + (f" ({t('flows')} {short_list(flows, 20)})" if flows else ""))))
-    vendors = "; ".join(
-        f"{esc(x.get('owner', ''))} ({esc(', '.join(map(str, x.get('categories') or [])))}; "
-        f"{len(x.get('flows') or [])} {esc(t('flows'))})"
-        for x in verdict.get("vendors") or []
+        ids = c.get("flows") or []
+        rows.append((t(channel), esc(status + (f" ({t('flows')} {short_list(ids, 20)})" if ids else ""))))
+    vendors = known_vendors(verdict, flows or [])
+    shown = "; ".join(
+        f"{esc(v['owner'])} ({esc(', '.join(v['categories']))}; {esc(t('n_flows', n=v['flows']))}, "
+        f"{esc(t('vendor_bytes', bytes=v['bytes']))})"
+        for v in vendors[:MAX_VENDORS]
     )
-    rows.append((t("vendors"), vendors or esc(t("none"))))
+    if len(vendors) > MAX_VENDORS:
+        shown += " " + esc(t("more", n=len(vendors) - MAX_VENDORS))
+    rows.append((t("vendors"), shown or esc(t("none"))))
     return rows
+
+
+def known_vendors(verdict: dict, flows: list) -> list[dict]:
+    """The verdict's vendors that are known parties, most bytes first: {owner, categories, flows, bytes}.
+
+    A vendor counts when some of its flows have a category (from the catalog, or a relay found by its
+    evidence); an owner that is only a name or an address seen in the capture (``unknown``) does not.
+    """
+    by_id = {f.get("id"): f for f in flows if isinstance(f, dict)}
+    out = []
+    for v in verdict.get("vendors") or []:
+        if not isinstance(v, dict):
+            continue
+        categories = [str(c) for c in v.get("categories") or []]
+        if set(categories) - {"unknown"}:
+            ids = v.get("flows") or []
+            size = sum(int(by_id[i].get("bytes") or 0) for i in ids if i in by_id)
+            out.append({"owner": str(v.get("owner", "")), "categories": categories, "flows": len(ids),
+                        "bytes": size})
+    out.sort(key=lambda v: (-v["bytes"], -v["flows"], v["owner"]))
+    return out
 
 
 def run_facts(t: Words, report: dict, lang: str) -> list[tuple[str, object]]:
@@ -122,8 +150,8 @@ def case_facts(t: Words, case: dict) -> list[tuple[str, str]]:
         (t("mail_hosts"), ", ".join(map(str, mail.get("hosts") or [])) or "–"),
         (t("mail_addresses"), ", ".join(map(str, mail.get("addresses") or [])) or "–"),
         (t("devices"), ", ".join(map(str, (case.get("device") or {}).get("addresses") or [])) or t("all_clients")),
-        (t("account_added"), timeline.get("account_added") or "–"),
-        (t("app_removed"), timeline.get("app_removed") or "–"),
+        (t("account_added"), human_time(timeline.get("account_added")) or "–"),
+        (t("app_removed"), human_time(timeline.get("app_removed")) or "–"),
     ]
 
 
@@ -133,7 +161,7 @@ def observed_counts(t: Words, lang: str, stats: dict) -> str:
     by_cat = {row.get("category"): row for row in stats.get("by_category") or []}
     return t(
         "observed.counts",
-        flows=number(lang, total.get("flows", 0)),
+        connections=t("n_connections", n=int(total.get("flows", 0) or 0)),
         bytes=number(lang, total.get("bytes", 0)),
         relay=number(lang, (by_cat.get("mail-relay") or {}).get("flows", 0)),
         mailhost=number(lang, (by_cat.get("mail-host") or {}).get("flows", 0)),
@@ -142,29 +170,43 @@ def observed_counts(t: Words, lang: str, stats: dict) -> str:
 
 # ---- tables: column keys and rows of plain values ---------------------------------------------------------
 
-DESTINATION_COLUMNS = ("server", "port", "names", "owner", "protocol", "flows_h", "bytes", "sent", "first_seen",
-                       "last_seen", "wireshark_filter")
+DESTINATION_COLUMNS = ("server", "port_protocol", "names", "owner", "flows_h", "bytes", "sent", "period",
+                       "wireshark_filter")
 ORIGIN_COLUMNS = ("address", "owner", "category", "first", "last", "count", "failures", "is_device",
                   "after_removal")
 CONNECTION_COLUMNS = ("file", "local", "remote", "owner", "port", "state")
 OWNER_COLUMNS = ("address", "owner", "category", "rule", "matched", "source", "catalog_source", "names_seen",
                  "port", "flows_h")
 DNS_COLUMNS = ("query", "types", "answers", "first_frame", "client")
+AS_COLUMNS = ("address", "role", "catalog_owner", "asn", "as_org", "as_range", "as_source")
+
+
+def period(first, last) -> str:
+    """Two ISO 8601 times as one span for a table whose heading says UTC: 2026-11-28 23:05:14 – 23:05:16
+    (the date once when both fall on it)."""
+    a, b = when(first), when(last)
+    if not b or b == a:
+        return a
+    if not a:
+        return b
+    return f"{a} – {b[11:] if a[:11] == b[:11] and len(b) == 19 else b}"
 
 
 def destination_rows(servers: list[dict]) -> list[list]:
+    def port(s: dict) -> str:
+        protocols = ", ".join(map(str, s.get("protocols") or []))
+        return f"{s.get('port')}/{s.get('transport')}" + (f" ({protocols})" if protocols else "")
+
     return [
         [
             s.get("address"),
-            f"{s.get('port')}/{s.get('transport')}",
+            port(s),
             short_list(s.get("names"), MAX_NAMES),
             s.get("owner"),
-            ", ".join(map(str, s.get("protocols") or [])),
             Num(s.get("flows", 0)),
             Num(s.get("bytes", 0)),
             Num(s.get("c2s_bytes", 0)),
-            when(s.get("first_seen")),
-            when(s.get("last_seen")),
+            period(s.get("first_seen"), s.get("last_seen")),
             Code(s.get("wireshark_filter")),
         ]
         for s in servers[:MAX_ROWS]
@@ -191,7 +233,8 @@ def origin_rows(origins: list[dict], account) -> list[list]:
             Num(o.get("count", 0)),
             Num(o.get("failures", 0)),
             Flag(o.get("is_device")),
-            Flag(o.get("after_removal")),
+            Num(o["after_removal_count"]) if isinstance(o.get("after_removal_count"), int)
+            else Flag(o.get("after_removal")),
         ]
         for o in origins
         if o.get("account") == account
@@ -221,6 +264,33 @@ def owner_rows(owners: list[dict]) -> list[list]:
         ]
         for o in owners[:MAX_ROWS]
     ]
+
+
+def as_rows(t: Words, owners: list[dict]) -> list[list]:
+    """Per address of the owner appendix: role (server, login origin), catalog owner, ASN, AS organisation,
+    the range matched and the AS data it came from."""
+    return [
+        [
+            o.get("address"),
+            ", ".join(t(f"role.{r}") for r in o.get("roles") or ["server"]),
+            o.get("owner") if str(o.get("rule") or "").startswith("catalog:") or o.get("rule") is None else "",
+            f"AS{o['asn']}" if isinstance(o.get("asn"), int) else "–",
+            o.get("as_org") or "",
+            o.get("as_range") or "",
+            o.get("as_source") or "",
+        ]
+        for o in owners[:MAX_ROWS]
+    ]
+
+
+def as_sources(report: dict) -> list[str]:
+    """One line per AS data source of the run (name, licence, attribution), for the method section."""
+    out = []
+    for src in (report.get("settings") or {}).get("asn_data") or []:
+        if isinstance(src, dict):
+            parts = [str(x) for x in (src.get("licence"), src.get("attribution")) if x]
+            out.append(str(src.get("name", "")) + (": " + "; ".join(parts) if parts else ""))
+    return out
 
 
 def dns_rows(dns: list[dict]) -> list[list]:

@@ -22,6 +22,7 @@ from analysis.errors import CaseError, MaildetourError
 from analysis.model import CATEGORIES, Capture, DnsEntry, Finding, Flow, InputInfo
 from analysis.sources.leaks import LeakScanner, flow_name
 from analysis.sources.mitmflows import FlowTable, _State, app_protocol, endpoint
+from analysis.sources.scrub import Scrubber
 
 log = logging.getLogger("maildetour")
 
@@ -44,6 +45,7 @@ MARKS = {  # one mitmproxy marker (emoji name) per category, shown in mitmweb an
 BLOCKED_MARK = ":no_entry:"
 BLOCK_NOTE = "blocked by maildetour_block"
 MAX_DNS_ENTRIES = 100_000
+MAX_OTHER_CLIENTS = 4096  # clients that are not the device, remembered for the log and the report's count
 REPORT_FORMATS = {".json": "json", ".md": "md", ".html": "html", ".htm": "html", ".csv": "csv"}
 
 
@@ -93,14 +95,19 @@ class LiveSession:
         self.case = config.case
         self.catalog = Catalog.load(config.catalog_paths)
         self.classifier = Classifier(self.case, self.catalog)
+        from analysis.owners import AsnDatabase
+
+        self.asn_db = AsnDatabase.load()  # the bundled AS data, read at the first finished record
         self.table = FlowTable(source="live", on_evict=lambda flow: self.end([flow]))
         self.finished: list[Flow] = []
         self.dns: dict[str, DnsEntry] = {}
         self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self.messages = 0
+        self.messages = 0  # every message mitmproxy passed (requests, responses, TCP/UDP/WebSocket, DNS)
+        self.other_clients: dict[str, None] = {}  # proxied but not analysed: not the case's device
         self.leaks = LeakScanner(self.case)
         self.matcher = self.leaks.matcher
         self.redactor = self.leaks.redactor
+        self.scrub = Scrubber(self.matcher)
         self._jsonl: IO[str] | None = None
         if config.jsonl:
             try:
@@ -111,11 +118,19 @@ class LiveSession:
     # ---- which records ---------------------------------------------------------------------------------
 
     def tracks(self, client) -> bool:
-        """Only the configured devices are analysed (all clients when none is configured)."""
+        """Only the configured devices are analysed (all clients when none is configured); any other client
+        is logged once and counted for the report."""
         if not self.case.devices:
             return True
         ep = endpoint(client.peername)
-        return ep is not None and ep.ip in self.case.devices
+        if ep is not None and ep.ip in self.case.devices:
+            return True
+        ip = ep.ip if ep is not None else "?"
+        if ip not in self.other_clients and len(self.other_clients) < MAX_OTHER_CLIENTS:
+            self.other_clients[ip] = None
+            log.warning("maildetour: client %s is proxied but not analysed: it is not the case's device (%s)",
+                        ip, ", ".join(self.case.devices))
+        return False
 
     def record(self, client, server) -> _State | None:
         if not self.tracks(client) or (client.id, server.id) in self._ended:
@@ -198,47 +213,26 @@ class LiveSession:
         for hit in self.leaks.data_hits(data, stream):
             self._leak(st.flow, hit, where)
 
-    def scan_request(self, st: _State, req) -> bool:
-        """Scan a request's URL, headers and body in one pass; True when the password is in it (so the
-        copy mitmproxy keeps must be scrubbed). Findings only for destinations other than the mail host."""
-        hits, password = self.leaks.request_hits(req, parts=st.flow.category != "mail-host")
+    def scan_request(self, st: _State, req) -> None:
+        """Scan a request's URL, headers and body in one pass; findings only for destinations other than the
+        mail host."""
+        hits, _ = self.leaks.request_hits(req, parts=st.flow.category != "mail-host")
         for hit, where in hits:
             self._leak(st.flow, hit, where)
-        return password
 
     def _leak(self, f: Flow, hit: CanaryHit, where: str) -> None:
         finding = self.leaks.add(f, hit, where)
         if finding is not None:
             log.warning("maildetour: credential leak: %s", finding.message)
 
-    def scrub_request(self, req) -> None:
-        """After a request went out: the password out of the copy mitmproxy keeps (and saves with -w)."""
-        path = req.path.encode("utf-8", "surrogateescape")
-        clean = self.matcher.redact(path)
-        if clean != path:
-            req.path = clean.decode("utf-8", "surrogateescape")
-        for name, value in list(req.headers.fields):
-            clean = self.matcher.redact(value)
-            if clean != value:
-                req.headers[name.decode("latin-1")] = clean.decode("latin-1")
-        if req.raw_content:
-            body = req.get_content(strict=False) or b""
-            clean = self.matcher.redact(body)
-            if clean != body:
-                req.content = clean
-
-    def scrub_messages(self, messages) -> None:
-        """The password out of a finished TCP/UDP flow's stored messages (already forwarded)."""
-        for msg in messages:
-            clean = self.matcher.redact(msg.content)
-            if clean != msg.content:
-                msg.content = clean
-
     # ---- the end of a record ---------------------------------------------------------------------------
 
     def end(self, flows: list[Flow]) -> None:
+        from analysis.owners import annotate
+
         for f in flows:
             self.classifier.classify_flow(f)
+            annotate([f], self.asn_db)
             self.finished.append(f)
             self._write_jsonl(f)
 
@@ -274,7 +268,7 @@ class LiveSession:
             open_flows.append(snap)
         flows = sorted(self.finished + open_flows, key=lambda f: f.id)
         info = InputInfo(path="mitmproxy (live)", format="live", packets=self.messages)
-        findings = list(self.leaks.findings) + self._block_findings(flows)
+        findings = list(self.leaks.findings) + self._block_findings(flows) + self._other_client_findings()
         return Capture(inputs=[info], flows=flows, dns=list(self.dns.values()), findings=findings)
 
     @staticmethod
@@ -290,12 +284,23 @@ class LiveSession:
                         flows=ids[:1000], details={"reason": reason, "count": len(ids)})
                 for reason, ids in sorted(by_reason.items())]
 
+    def _other_client_findings(self) -> list[Finding]:
+        """One finding that counts the clients proxied but not analysed (not the case's device)."""
+        if not self.other_clients:
+            return []
+        from analysis.findings_text import message
+
+        details = {"count": len(self.other_clients), "clients": list(self.other_clients)[:32],
+                   "devices": list(self.case.devices)}
+        return [Finding(kind="proxy-other-clients", severity="info",
+                        message=message("proxy-other-clients", self.config.lang, **details), details=details)]
+
     def report(self) -> dict:
         from analysis.pipeline import Settings, analyze_capture
 
         settings = Settings(case=self.case, catalog_paths=list(self.config.catalog_paths),
                             lang=self.config.lang)
-        return analyze_capture(self.capture(), settings)
+        return analyze_capture(self.capture(), settings, self.asn_db)
 
     def write_report(self, path: str | None = None) -> str:
         from analysis.output import write_output

@@ -21,7 +21,9 @@ from analysis.sources.leaks import MAX_FINDINGS, LeakScanner, classified_finding
 from analysis.sources.mitmflows import FlowTable, dns_entries
 
 MAX_DNS_ENTRIES = 100_000
-_DAMAGE = (exceptions.FlowReadException, ValueError, TypeError, KeyError, IndexError, AttributeError)
+_DAMAGE = (
+    exceptions.FlowReadException, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError
+)
 
 
 class _Bounded(io.RawIOBase):
@@ -110,6 +112,8 @@ def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
 
 
 def _why(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):  # mitmproxy's reader recurses once per level of nesting
+        return "data nested too deeply"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
 
