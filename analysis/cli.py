@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -223,6 +224,17 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _seconds(text: str) -> float:
+    """A finite number of seconds (``nan`` or ``inf`` would move every log time out of the calendar)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or abs(value) > 100 * 365 * 86400:
+        raise argparse.ArgumentTypeError(f"not a plausible clock offset in seconds: {text!r}")
+    return value
+
+
 def _command(sub, name: str, summary: str, description: str, example: str, **kw) -> argparse.ArgumentParser:
     """A sub-command whose --help has a description, every default, one example and the exit codes."""
     return sub.add_parser(name, help=summary, description=description, formatter_class=_Help,
@@ -288,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mail server logs (Dovecot, Postfix, Exim, Cyrus; also gzip) to correlate; takes every "
                         "file after it, a capture among them is recognised by its content and analysed "
                         "(default: none)")
-    a.add_argument("--log-offset", type=float, default=0.0, metavar="SECONDS",
+    a.add_argument("--log-offset", type=_seconds, default=0.0, metavar="SECONDS",
                    help="seconds to add to the log times to match the capture clock")
     a.add_argument("--year", type=int,
                    help="year for syslog lines that carry none (default: the case timeline's year, else the "

@@ -6,15 +6,13 @@ The command line and the mitmproxy addon both end here, so there is one copy of 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from analysis.case import Case
 from analysis.errors import InputError
+from analysis.inputkind import sniff
 from analysis.model import Capture
 from analysis.progress import progress_bar
-
-MITM_SUFFIXES = (".mitm", ".flows", ".mitmdump")
 
 
 @dataclass
@@ -31,33 +29,10 @@ class Settings:
     rdap_server: str | None = None  # --rdap-server: one RDAP base URL for every query (default: IANA's)
 
 
-def sniff_format(path: str) -> str:
-    """'pcap', 'pcapng', 'gzip' or 'mitm' from the first bytes (and the name for mitmproxy files)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-            tnet = head + fh.read(12)  # a mitmproxy flow file starts with a tnetstring: "2689:9:websocket"
-    except OSError as exc:
-        raise InputError(path, f"cannot open: {exc.strerror}") from None
-    if head[:2] == b"\x1f\x8b":
-        from analysis.capture.reader import gunzip_head  # the reader's own decompression, its messages
-
-        return "gzip-pcapng" if gunzip_head(path) == b"\x0a\x0d\x0d\x0a" else "gzip"
-    if head == b"\x0a\x0d\x0d\x0a":
-        return "pcapng"
-    if head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
-        return "pcap"
-    if path.endswith(MITM_SUFFIXES) or re.match(rb"[1-9][0-9]{0,11}:[0-9]", tnet):  # tnetstring dict
-        return "mitm"
-    if not head:
-        raise InputError(path, "empty file, not a capture", 0)
-    raise InputError(path, "not a pcap, pcapng or mitmproxy flow file (unknown magic number)", 0)
-
-
 def load_inputs(paths: list[str], case: Case | None = None, catalog_paths: list[str] | None = None) -> Capture:
     """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case,
     every input is also searched for its canary (``catalog_paths``: the extra catalogs)."""
-    kinds = [sniff_format(path) for path in paths]  # fail fast, before any work, on an unreadable input
+    kinds = [sniff(path) for path in paths]  # fail fast, before any work, on an unreadable input
     merged = Capture()
     for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
         if kind == "mitm":

@@ -402,3 +402,45 @@ def test_help_says_the_suffix_picks_the_format(capsys):
             cli.main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "wins over the suffix of -o" in text and "(default: from the suffix of -o" in text
+
+
+# -- pipes: read once, by the loader (bash's <(zcat x.gz) is a pipe) -------------------------------------
+
+
+def _fifo_with(tmp_path: Path, name: str, data: bytes):
+    import os
+    import threading
+
+    path = tmp_path / name
+    os.mkfifo(path)
+
+    def feed() -> None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return path, writer
+
+
+def test_a_capture_and_a_log_through_pipes_give_the_same_report(tmp_path, capsys, sample):
+    case = sample / "case.toml"
+    code, _, err = md(capsys, "analyze", sample / "phone.pcapng", "--case", case, "--logs", sample / "dovecot.log",
+                      "-q", "-o", tmp_path / "file.json")
+    assert code == 0, err
+    capture, w1 = _fifo_with(tmp_path, "capture-pipe", (sample / "phone.pcapng").read_bytes())
+    log, w2 = _fifo_with(tmp_path, "log-pipe", (sample / "dovecot.log").read_bytes())
+    code, _, err = md(capsys, "analyze", capture, "--case", case, "--logs", log, "-q", "-o", tmp_path / "pipe.json")
+    w1.join(5), w2.join(5)
+    assert code == 0, err
+    by_file, by_pipe = (json.loads((tmp_path / n).read_text()) for n in ("file.json", "pipe.json"))
+    assert by_pipe["flows"] == by_file["flows"] and by_pipe["verdict"] == by_file["verdict"]
+    assert by_pipe["inputs"][0]["sha256"] == by_file["inputs"][0]["sha256"]
+    assert not is_capture(str(log))  # a pipe among --logs is never read to guess its kind
+
+
+@pytest.mark.parametrize("offset", ["nan", "inf", "-1e300", "soon"])
+def test_an_impossible_log_offset_is_a_usage_error(tmp_path, capsys, sample, offset):
+    with pytest.raises(SystemExit) as exit_info:
+        md(capsys, "analyze", sample / "phone.pcapng", f"--log-offset={offset}", "-o", tmp_path / "r.json")
+    assert exit_info.value.code == 2 and "--log-offset" in capsys.readouterr().err

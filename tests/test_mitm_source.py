@@ -20,7 +20,7 @@ from mitmproxy.io import FlowWriter
 from mitmproxy.test import tflow
 
 from analysis.errors import InputError
-from analysis.pipeline import sniff_format
+from analysis.inputkind import sniff
 from analysis.sources.mitm import load_mitm
 from analysis.sources.mitmflows import mail_protocol, request_size, response_size
 
@@ -184,7 +184,7 @@ def test_missing_file(tmp_path):
 def test_flow_files_are_recognised_by_content(tmp_path):
     path = tmp_path / "capture.bin"  # no .mitm suffix
     write_flows(path, [imap_flow()])
-    assert sniff_format(str(path)) == "mitm"
+    assert sniff(str(path)) == "mitm"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -91,10 +91,10 @@ def apply_keylog(capture: Capture, paths: list[str], keylog_path: str) -> None:
     tshark = shutil.which("tshark")
     if tshark is None:
         raise InputError(keylog_path, "--keylog needs tshark (Wireshark's command-line tool), not found")
-    from analysis.pipeline import sniff_format
+    from analysis.inputkind import sniff
 
     for index, path in enumerate(paths):
-        if sniff_format(path) == "mitm":
+        if sniff(path) == "mitm":
             continue  # mitmproxy flows are already decrypted
         flows: dict[tuple, Flow] = {}
         for flow in capture.flows:
