@@ -1,4 +1,4 @@
-# maildetour: make demo | make test | make bench | make lint | make proxy | make lab
+# maildetour: make demo | make test | make test-fast | make bench | make lint | make proxy | make lab
 # Finds a Python >= 3.12 by itself: $(PYTHON) if set, else python3.13/python3.12/python3, else pyenv.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 \
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 MD := $(VENV)/bin/maildetour
 OUT := out
 
-.PHONY: venv demo test bench lint proxy lab clean
+.PHONY: venv demo test test-fast bench lint proxy lab clean
 
 venv: $(VENV)/.installed
 
@@ -29,9 +29,13 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q
 
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
+
 bench: venv
 	$(PY) -m bench.capture
 	$(PY) -m bench.proxy
+	$(PY) -m bench.batch
 
 lint: venv
 	$(VENV)/bin/ruff check .

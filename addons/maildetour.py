@@ -25,10 +25,9 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.utils import human
 
 from analysis.errors import MaildetourError
+from analysis.live.session import BLOCKABLE, LiveConfig, LiveSession
 from analysis.protocols.tls import parse_client_hello_stream
-from analysis.sources import leaks
-from analysis.sources.live import BLOCKABLE, LiveConfig, LiveSession
-from analysis.sources.mitmflows import MAIL_PORTS
+from analysis.vocab import MAIL_PORTS
 
 log = logging.getLogger("maildetour")
 MAX_KEPT = 64 << 20  # a streamed response body longer than this is not kept (as mitmproxy's own streaming)
@@ -154,8 +153,7 @@ class MailDetour:
         context = nextlayer.context
         if not context.server.address:
             return  # an explicit proxy's first request: the destination comes with it
-        st = self.session.record(context.client, context.server)
-        if st is None:
+        if not self.session.connection(context.client, context.server):
             return
         data = nextlayer.data_client()
         # the SNI now only matters for blocking and for connections mitmproxy will not intercept (their
@@ -166,10 +164,10 @@ class MailDetour:
             if status == "need-more":
                 return  # mitmproxy asks again with more data
             if hello is not None:
-                self.session.table.add_client_hello(context.client, context.server, hello.sni, hello.alpn)
-        reason = self.session.block_reason(st)
+                self.session.client_hello(context.client, context.server, hello.sni, hello.alpn)
+        reason = self.session.block_reason(context.client, context.server)
         if reason is not None and nextlayer.layer is None:
-            self.session.kill(st, reason)
+            self.session.refuse(context.client, context.server, reason)
             nextlayer.layer = Refuse(context)
             return
         port = context.server.address[1]
@@ -188,26 +186,20 @@ class MailDetour:
     @guarded
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         c = data.context
-        if self.session.record(c.client, c.server) is not None:
-            self.session.table.add_client_hello(c.client, c.server, data.client_hello.sni,
-                                                data.client_hello.alpn_protocols)
+        self.session.client_hello(c.client, c.server, data.client_hello.sni, data.client_hello.alpn_protocols)
 
     @guarded
     def tls_failed_client(self, data: tls.TlsData) -> None:
         c = data.context
-        st = self.session.record(c.client, c.server)
-        if st is not None:
-            note = "the client refused the proxy's certificate (pinned, or the CA is not trusted)"
-            if note not in st.flow.notes:
-                st.flow.notes.append(note)
+        self.session.certificate_refused(c.client, c.server)
 
     @guarded
     def server_disconnected(self, data: ServerConnectionHookData) -> None:
-        self.session.end_pair(data.client, data.server)
+        self.session.server_closed(data.client, data.server)
 
     @guarded
     def client_disconnected(self, client: connection.Client) -> None:
-        self.session.end(self.session.table.pop_client(client))
+        self.session.client_closed(client)
 
     # ---- HTTP ------------------------------------------------------------------------------------------
 
@@ -215,18 +207,7 @@ class MailDetour:
     def request(self, f: http.HTTPFlow) -> None:
         """The whole request is here and not yet sent: record, block, tag, scan for the canary."""
         self.open.add(f)
-        self.session.messages += 1
-        st = self.session.record(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        self.session.table.add_http_request(f)
-        reason = self.session.block_reason(st) if not st.killed else "blocked"
-        if reason is not None and f.killable:
-            self.session.kill(st, reason)
-            f.kill()
-        self.session.classify(st)
-        self.session.tag(f, st)
-        self.session.scan_request(st, f.request)
+        self.session.http_request(f)
 
     @guarded
     def responseheaders(self, f: http.HTTPFlow) -> None:
@@ -245,10 +226,7 @@ class MailDetour:
         """The request has gone out (scrub its copy); a streamed response too (scrub it), else it goes
         out after this hook, unchanged."""
         sent = sent_response(f.response)
-        self.session.messages += 1
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is not None:
-            self.session.table.add_http_response(f)
+        self.session.http_response(f)
         self.session.scrub.http_message(f.request)
         if sent:
             self.session.scrub.http_message(f.response)
@@ -258,22 +236,13 @@ class MailDetour:
     @guarded
     def error(self, f: http.HTTPFlow) -> None:
         sent_response(f.response)
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is not None:
-            self.session.tag(f, st)
+        self.session.tag(f)
         self.session.scrub.flow(f)  # nothing more of it goes out
         self.open.discard(f)
 
     @guarded
     def websocket_message(self, f: http.HTTPFlow) -> None:
-        self.session.messages += 1
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        self.session.table.add_websocket_message(f)
-        msg = f.websocket.messages[-1]
-        if msg.from_client:
-            self.session.scan(st, msg.content, leaks.WEBSOCKET)
+        self.session.websocket_message(f)
 
     @guarded
     def websocket_end(self, f: http.HTTPFlow) -> None:
@@ -286,62 +255,24 @@ class MailDetour:
     def stream_start(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
         """A raw TCP or UDP flow begins: record, block, tag."""
         self.open.add(f)
-        st = self.session.record(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        reason = self.session.block_reason(st)
-        if reason is not None:
-            self.session.kill(st, reason)
-            f.kill()
-        self.session.classify(st)
-        self.session.tag(f, st)
+        self.session.stream_start(f)
 
     tcp_start = udp_start = stream_start
 
-    def _newest(self, f: tcp.TCPFlow | udp.UDPFlow) -> tuple | None:
-        """A raw flow's record and newest message; None when it is not tracked or blocked (emptied, then)."""
-        self.session.messages += 1
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is None:
-            return None
-        msg = f.messages[-1]
-        if st.killed:
-            msg.content = b""  # a blocked flow forwards nothing
-            return None
-        return st, msg
-
     @guarded
     def tcp_message(self, f: tcp.TCPFlow) -> None:
-        if (newest := self._newest(f)) is None:
-            return
-        st, msg = newest
-        before = st.flow.app_protocol
-        self.session.table.add_tcp_message(f, msg)
-        if msg.from_client:
-            self.session.scan(st, msg.content, leaks.TCP, stream_key="canary-c2s")
-        if st.flow.packets <= 3 or before != st.flow.app_protocol:
-            self.session.classify(st)
-            self.session.tag(f, st)
+        self.session.tcp_message(f)
 
     @guarded
     def udp_message(self, f: udp.UDPFlow) -> None:
-        if (newest := self._newest(f)) is None:
-            return
-        st, msg = newest
-        self.session.table.add_udp_message(f, msg)
-        if msg.from_client:
-            self.session.scan(st, msg.content, leaks.UDP)
+        self.session.udp_message(f)
 
     @guarded
     def stream_end(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
         """A raw TCP or UDP flow ends (or fails): scrub the stored messages, tag, finish the record."""
         self.session.scrub.messages(f.messages)
         self.open.discard(f)
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is not None:
-            self.session.classify(st)
-            self.session.tag(f, st)
-            self.session.end_pair(f.client_conn, f.server_conn)
+        self.session.stream_end(f)
 
     tcp_end = tcp_error = udp_end = udp_error = stream_end
 
@@ -349,32 +280,15 @@ class MailDetour:
 
     @guarded
     def dns_request(self, f: dns.DNSFlow) -> None:
-        self.session.messages += 1
-        st = self.session.record(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        self.session.table.add_dns(f)
-        if self.session.block_reason(st) is not None and f.killable:
-            self.session.kill(st, st.flow.category)
-            f.kill()
-        self.session.classify(st)
-        self.session.tag(f, st)
+        self.session.dns_request(f)
 
     @guarded
     def dns_response(self, f: dns.DNSFlow) -> None:
-        self.session.messages += 1
-        st = self.session.record(f.client_conn, f.server_conn)
-        if st is None:
-            return
-        _, entries = self.session.table.add_dns(f)
-        self.session.learn_dns(entries)
-        self.session.tag(f, st)
+        self.session.dns_response(f)
 
     @guarded
     def dns_error(self, f: dns.DNSFlow) -> None:
-        st = self.session.table.find(f.client_conn, f.server_conn)
-        if st is not None:
-            self.session.tag(f, st)
+        self.session.tag(f)
 
     # ---- commands and shutdown -------------------------------------------------------------------------
 

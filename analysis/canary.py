@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 _URLSAFE = str.maketrans("+/", "-_")
+WEBSOCKET, TCP, UDP = "WebSocket message", "TCP stream", "UDP datagram"  # where a message's hit was seen
 
 
 def base64_fragments(secret: bytes) -> list[tuple[str, str]]:
@@ -68,7 +69,7 @@ MASK_BYTES = b"[REDACTED]"
 
 
 @dataclass(frozen=True, slots=True)
-class CanaryHit:
+class CanaryMatch:
     """One secret found in bytes: which secret (``label``), which encoding, how bad; never the value."""
 
     label: str  # "password" | "address" | "username"
@@ -89,7 +90,7 @@ class _Secret:
 class _Needle:
     text: bytes  # lower case when ``caseless``
     caseless: bool
-    hit: CanaryHit
+    hit: CanaryMatch
 
 
 class CanaryMatcher:
@@ -118,7 +119,7 @@ class CanaryMatcher:
                 if (len(raw) < secret.min_form and not short_ok) or key in seen:
                     continue
                 seen.add(key)
-                self._needles.append(_Needle(key, caseless, CanaryHit(secret.label, form, secret.severity)))
+                self._needles.append(_Needle(key, caseless, CanaryMatch(secret.label, form, secret.severity)))
         self.max_len = max((len(n.text) for n in self._needles), default=1)
         self._any_caseless = any(n.caseless for n in self._needles)
 
@@ -126,11 +127,11 @@ class CanaryMatcher:
     def active(self) -> bool:
         return bool(self._needles)
 
-    def scan(self, data: bytes) -> list[CanaryHit]:
+    def scan(self, data: bytes) -> list[CanaryMatch]:
         """The distinct (secret, form) hits in ``data``."""
         return self._find(data, 0)
 
-    def _find(self, data: bytes, min_end: int) -> list[CanaryHit]:
+    def _find(self, data: bytes, min_end: int) -> list[CanaryMatch]:
         """Hits whose match ends after ``min_end`` (earlier ones were reported before)."""
         if not self._needles or not data:
             return []
@@ -193,7 +194,7 @@ class CanaryStream:
         self._matcher = matcher
         self._tail = b""
 
-    def feed(self, chunk: bytes) -> list[CanaryHit]:
+    def feed(self, chunk: bytes) -> list[CanaryMatch]:
         if not self._matcher.active or not chunk:
             return []
         data = self._tail + chunk

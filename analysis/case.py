@@ -6,14 +6,14 @@ read from an environment variable named in the file and never stored or printed.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+from analysis.addresses import canonical, is_address
+from analysis.canary import CanaryMatcher
 from analysis.errors import CaseError
 from analysis.redact import Redactor
 from analysis.sharedpath import shared_path
@@ -43,8 +43,9 @@ class MailHost:
         host = host.rstrip(".").lower()
         if not host:
             raise CaseError(f"mail host {text[:80]!r}: no host name")
-        if is_ip(host):
-            host = str(ipaddress.ip_address(host))
+        address = canonical(host)
+        if address is not None:
+            host = address
         elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
             raise CaseError(f"mail host {text[:80]!r}: not a host name or IP address")
         return cls(host, port)
@@ -60,6 +61,7 @@ SECTION_KEYS = {
     "mail": {"hosts", "addresses"},
     "device": {"addresses"},
     "timeline": {"account_added", "app_removed"},
+    "app": {"id", "name", "version"},
 }
 
 
@@ -70,10 +72,10 @@ def _port(text: str, value: str) -> int:
 
 
 def _ip(value: str, what: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        raise CaseError(f"{what}: {value[:80]!r} is not an IP address") from None
+    address = canonical(value)
+    if address is None:
+        raise CaseError(f"{what}: {value[:80]!r} is not an IP address")
+    return address
 
 
 def _time(value, what: str) -> datetime:
@@ -106,6 +108,18 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """The app under test as the case's optional ``[app]`` table names it: package or bundle id, name, version."""
+
+    id: str = ""
+    name: str = ""
+    version: str = ""
+
+    def to_json(self) -> dict:
+        return {"id": self.id or None, "name": self.name or None, "version": self.version or None}
+
+
 @dataclass
 class Case:
     account_address: str = ""
@@ -116,6 +130,7 @@ class Case:
     devices: list[str] = field(default_factory=list)
     account_added: datetime | None = None
     app_removed: datetime | None = None
+    app: AppInfo = field(default_factory=AppInfo)
     path: str | None = None
     _canary: str | None = field(default=None, repr=False)
 
@@ -137,11 +152,15 @@ class Case:
         r.add(self.canary)
         return r
 
+    def matcher(self) -> CanaryMatcher:
+        """What to search the client's bytes for: the password (when set), the account's address and username."""
+        return CanaryMatcher(self.canary, self.account_address, self.username)
+
     def mail_host_names(self) -> set[str]:
-        return {h.host for h in self.mail_hosts if not is_ip(h.host)}
+        return {h.host for h in self.mail_hosts if not is_address(h.host)}
 
     def mail_host_ips(self) -> set[str]:
-        ips = {h.host for h in self.mail_hosts if is_ip(h.host)}
+        ips = {h.host for h in self.mail_hosts if is_address(h.host)}
         return ips | set(self.mail_addresses)
 
     def override(
@@ -166,8 +185,8 @@ class Case:
         return self
 
     def to_json(self) -> dict:
-        """The case as the report records it; the canary only as 'set' or not."""
-        return {
+        """The case as the report records it; the canary only as 'set' or not; ``app`` only when named."""
+        out = {
             "path": shared_path(self.path),
             "account": {"address": self.account_address, "username": self.username},
             "canary": {"env": self.canary_env, "set": self.canary is not None},
@@ -178,16 +197,9 @@ class Case:
                 "app_removed": self.app_removed.isoformat() if self.app_removed else None,
             },
         }
-
-
-@functools.lru_cache(maxsize=4096)
-def is_ip(text: str) -> bool:
-    """Whether ``text`` is an IPv4 or IPv6 address as written (no brackets, no port)."""
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
+        if self.app != AppInfo():
+            out["app"] = self.app.to_json()
+        return out
 
 
 def _string(table: dict, key: str, what: str) -> str:
@@ -250,7 +262,7 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
     if path is None:
         return Case()
     data = _read_toml(path)
-    known = {"account", "mail", "device", "timeline"}
+    known = set(SECTION_KEYS)
     unknown = set(data) - known
     if unknown:
         raise CaseError(
@@ -265,7 +277,7 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
             names, known = ", ".join(sorted(extra)), ", ".join(sorted(keys))
             raise CaseError(f"{path}: unknown key(s) {names} in [{section}] (known: {known})")
     account, mail = data.get("account", {}), data.get("mail", {})
-    device, timeline = data.get("device", {}), data.get("timeline", {})
+    device, timeline, app = data.get("device", {}), data.get("timeline", {}), data.get("app", {})
     try:
         case = Case(
             account_address=_string(account, "address", "account.address"),
@@ -284,6 +296,8 @@ def load_case(path: str | None, environ: dict | None = None) -> Case:
             app_removed=_time(timeline["app_removed"], "timeline.app_removed")
             if "app_removed" in timeline
             else None,
+            app=AppInfo(_string(app, "id", "app.id"), _string(app, "name", "app.name"),
+                        _string(app, "version", "app.version")),
             path=path,
         )
     except CaseError as exc:

@@ -8,6 +8,7 @@ prefix length present in the catalog (at most 33 or 129 lookups, independent of 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import tomllib
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import tldextract
 
+from analysis.addresses import parse
 from analysis.errors import InputError
-from analysis.model import CATEGORIES
 from analysis.sharedpath import shared_path
+from analysis.vocab import CATEGORIES
 
 BUNDLED = Path(__file__).with_name("data") / "catalog.toml"
 MAX_NAME = 253  # longest DNS name; longer input is cut before any lookup
@@ -57,11 +59,17 @@ def normalize_name(name: str) -> str:
     return name.strip().rstrip(".").lower()[:MAX_NAME]
 
 
+@functools.cache
+def _offline_extractor() -> tldextract.TLDExtract:
+    """tldextract over its bundled suffix list (read once per process: building it costs about 50 ms)."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
 class DomainSplitter:
     """Registrable domains via tldextract's bundled public suffix list, strictly offline."""
 
     def __init__(self) -> None:
-        self._extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        self._extract = _offline_extractor()
         self._cache: dict[str, str] = {}
 
     def registrable(self, name: str) -> str:
@@ -166,12 +174,9 @@ class Catalog:
 
     def match_ip(self, ip: str, port: int | None = None) -> CatalogMatch | None:
         """The longest catalog prefix containing ``ip`` (IPv4 or IPv6)."""
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
+        addr = parse(ip)
+        if addr is None:
             return None
-        if addr.version == 6 and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
         bits = 32 if addr.version == 4 else 128
         value = int(addr)
         by_len = self._nets.get(addr.version, {})

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from analysis.addresses import canonical
 from analysis.case import Case
 from analysis.catalog import Catalog, CatalogMatch, normalize_name
-from analysis.dnsmap import DnsMap, canonical_ip
-from analysis.model import MAIL_PROTOCOLS, Capture, DnsEntry, Evidence, Flow
+from analysis.dnsmap import DnsMap
+from analysis.model import Capture, DnsEntry, Evidence, Flow
+from analysis.vocab import DNS_PORTS, MAIL_PORTS, MAIL_PROTOCOLS, UNSEEN, channel
 
-MAIL_PORTS = frozenset({25, 110, 143, 465, 587, 993, 995})
-DNS_PORTS = frozenset({53, 853, 5353, 5355})  # DNS, DNS over TLS, mDNS, LLMNR
 PLATFORM_UDP_PORTS = frozenset({67, 68, 123, 1900})  # DHCP, NTP, SSDP: operating-system services
 MEMO_LIMIT = 65536  # entries per per-address memo
-_UNSEEN = frozenset({"other", "tls", ""})  # app protocols that say nothing about what ran inside
 
 
 class Classifier:
@@ -38,7 +37,7 @@ class Classifier:
         self.catalog = catalog
         self.dns = DnsMap()
         self._host_names = {normalize_name(n) for n in case.mail_host_names()}
-        self._host_ips = {ip for ip in (canonical_ip(a) for a in case.mail_host_ips()) if ip}
+        self._host_ips = {ip for ip in map(canonical, case.mail_host_ips()) if ip}
         self._dns_host_ips: dict[str, str] = {}  # address -> configured host name it was resolved from
         self._owner_default = self._first_host_owner()
         self._host_ports = {h.port for h in case.mail_hosts if h.port}
@@ -70,7 +69,7 @@ class Classifier:
         taken as the mail host (evidence ``mail-host:assumed``; the verdict reports it)."""
         if not self._host_names or self._host_ips or self._dns_host_ips:
             return False
-        if proto not in MAIL_PROTOCOLS and not (proto in _UNSEEN and port in MAIL_PORTS):
+        if channel(proto, port) is None:
             return False
         ports = self._host_ports
         return not ports or port in ports
@@ -94,7 +93,7 @@ class Classifier:
     def _canonical(self, text: str) -> str:
         ip = self._canon.get(text)
         if ip is None:
-            ip = _remember(self._canon, text, canonical_ip(text) or text)
+            ip = _remember(self._canon, text, canonical(text) or text)
         return ip
 
     def _match_ip(self, ip: str, port: int) -> CatalogMatch | None:
@@ -149,9 +148,9 @@ class Classifier:
             return "mail-host", self._owner_default or ip, Evidence("mail-host:assumed", proto, "protocol")
         if proto in MAIL_PROTOCOLS:
             return "other-mail", owner, Evidence("fallback:protocol", proto, "protocol")
-        if proto in _UNSEEN and port in MAIL_PORTS:
+        if proto in UNSEEN and port in MAIL_PORTS:
             return "other-mail", owner, Evidence("fallback:port", str(port), "port")
-        if proto == "dns" or (proto in _UNSEEN and port in DNS_PORTS):
+        if proto == "dns" or (proto in UNSEEN and port in DNS_PORTS):
             return (
                 "name-resolution",
                 ip,
@@ -161,7 +160,7 @@ class Classifier:
                     "protocol" if proto == "dns" else "port",
                 ),
             )
-        if flow.transport == "udp" and proto in _UNSEEN and port in PLATFORM_UDP_PORTS:
+        if flow.transport == "udp" and proto in UNSEEN and port in PLATFORM_UDP_PORTS:
             return "platform", owner, Evidence("fallback:port", str(port), "port")
         # 4. unknown
         if names:

@@ -1,4 +1,4 @@
-"""The ``maildetour`` command: analyze, flows, logs, report, lab."""
+"""The ``maildetour`` command: analyze, flows, logs, report, batch, compare, lab."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from analysis import __version__
 from analysis.errors import EXIT_DAMAGED, EXIT_INTERNAL, EXIT_OK, MaildetourError, UsageError
 from analysis.outformat import pick_format
 from analysis.output import write_output
+from analysis.vocab import LANGS
 
 REPORT_FORMATS = ("json", "md", "html", "csv")
+FLOW_FORMATS = ("jsonl", "csv", "table", "zeek")  # analysis.report.flowtable.FORMATS (not imported: startup time)
 BOM = b"\xef\xbb\xbf"
 
 
@@ -43,7 +45,7 @@ def _captures_among_logs(args) -> None:
     kinds = [is_capture(path) for path in logs]
     args.captures = [*args.captures, *(path for path, cap in zip(logs, kinds, strict=True) if cap)]
     args.logs = [path for path, cap in zip(logs, kinds, strict=True) if not cap]
-    if not args.captures:
+    if not args.captures and not args.app_report:
         hint = (": no file after --logs is a pcap, pcapng or mitmproxy capture" if logs
                 else " (a pcap, pcapng or mitmproxy flow file; see 'maildetour analyze --help')")
         raise UsageError(f"analyze: no CAPTURE given{hint}")
@@ -55,14 +57,25 @@ def _warn_without_mail_host(case) -> None:
               "the verdict cannot tell whether the app spoke to the mail server", file=sys.stderr)
 
 
+def _with_app(case, app: str | None):
+    """The case with ``--app`` as its app id (over the case file's ``[app] id``)."""
+    if app:
+        import dataclasses
+
+        case.app = dataclasses.replace(case.app, id=app.strip())
+    return case
+
+
 def cmd_analyze(args) -> int:
-    from analysis.pipeline import Settings, analyze
+    from analysis.apps.analyze import analyze_apps
+    from analysis.apps.summary import app_lines
+    from analysis.pipeline import Settings
     from analysis.report.summary import verdict_line
 
     _captures_among_logs(args)
     fmt = pick_format(args.format, args.output, REPORT_FORMATS, "json")
     settings = Settings(
-        case=_case(args),
+        case=_with_app(_case(args), args.app),
         catalog_paths=args.catalog or [],
         keylog=args.keylog,
         logs=args.logs or [],
@@ -72,16 +85,38 @@ def cmd_analyze(args) -> int:
         asn_db=args.asn_db or [],
         rdap=args.rdap or bool(args.rdap_server),
         rdap_server=_rdap_server(args),
+        evidence=args.evidence,
     )
-    report = analyze(args.captures, settings)
+    if settings.evidence:
+        from analysis.evidence import prepare
+
+        prepare(settings.evidence)  # an unwritable folder fails before the long read
+    report = analyze_apps(args.captures, settings, args.app_report)
     write_output(args.output, _render(report, fmt, args.lang))
+    evidence = _evidence(report, args.captures, settings) if settings.evidence else []
     code = _exit_for(report)
     if not args.quiet:  # after the analysis: an unreadable input stays one error line; stderr also with stdout
         _warn_without_mail_host(settings.case)
-        for line in ((report.get("settings") or {}).get("rdap") or {}).get("warnings") or []:
+        extra = report.get("settings") or {}
+        for line in [*((extra.get("rdap") or {}).get("warnings") or []), *((extra.get("apps") or {}).get("warnings")
+                                                                          or [])]:
             print(f"maildetour: warning: {line}", file=sys.stderr)
+        for line in evidence:
+            print(f"maildetour: {line}", file=sys.stderr)
         print(verdict_line(report), file=sys.stderr)
+        for line in app_lines(report):
+            print(line, file=sys.stderr)
     return code
+
+
+def _evidence(report: dict, captures: list[str], settings) -> list[str]:
+    """Write the --evidence folder (after the report); the lines for stderr."""
+    from analysis.evidence import write_evidence
+
+    written, notes = write_evidence(report, captures, settings.case, settings.evidence)
+    return [f"warning: evidence: {note}" for note in notes] + [
+        f"evidence: {written} pcapng file{'s' if written != 1 else ''} in {settings.evidence} "
+        f"(index.json, SHA256SUMS)"]
 
 
 def _exit_for(report: dict) -> int:
@@ -91,11 +126,9 @@ def _exit_for(report: dict) -> int:
         why = "; ".join(info.get("warnings", [])[:1])
         print(f"maildetour: {info['path']}: damaged or truncated{where}: {why} (report covers what was read)",
               file=sys.stderr)
-    mail_server = report.get("mail_server") or {}
-    damaged_logs = [log for log in mail_server.get("logs", []) if not log.get("complete", True)]
+    damaged_logs = [log for log in (report.get("mail_server") or {}).get("logs", []) if "damage" in log]
     for log in damaged_logs:
-        why = next((w for w in log.get("warnings", []) if "after line" in w), "damaged")
-        print(f"maildetour: {log['path']}: {why} (report covers what was read)", file=sys.stderr)
+        print(f"maildetour: {log['path']}: {log['damage']['reason']} (report covers what was read)", file=sys.stderr)
     return EXIT_DAMAGED if damaged or damaged_logs else EXIT_OK
 
 
@@ -104,8 +137,14 @@ def cmd_flows(args) -> int:
     from analysis.report.flowtable import iter_flows
 
     # classified, with the servers' AS; redacted with a canary
-    capture = flow_table(args.captures, _case(args), args.catalog or [], args.asn_db or [])
-    fmt = pick_format(args.format, args.output, ("jsonl", "csv", "table"), "table")
+    case = _with_app(_case(args), args.app)
+    capture = flow_table(args.captures, case, args.catalog or [], args.asn_db or [])
+    if args.app or args.app_report:  # the table keeps every app's flows unless --app names one
+        from analysis.apps.analyze import scope_flow_table
+
+        for line in scope_flow_table(capture, case, args.app, args.app_report):
+            print(f"maildetour: warning: {line}", file=sys.stderr)
+    fmt = pick_format(args.format, args.output, FLOW_FORMATS, "table")
     write_output(args.output, iter_flows(capture, fmt))  # written piece by piece: big tables
     typed = [{**info.to_json(), "path": info.path} for info in capture.inputs]  # stderr names them as typed
     return _exit_for({"inputs": typed})  # one stderr line per damage
@@ -195,6 +234,45 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_batch(args) -> int:
+    from analysis.batch.driver import run_batch
+    from analysis.batch.runs import BatchOptions
+
+    if args.output in ("", "-"):
+        raise UsageError("batch: -o needs a folder (the runs' reports and the comparison are several files)")
+    if args.scheduler and args.jobs is not None:
+        raise UsageError("batch: --jobs runs local processes, --scheduler a Dask cluster: give one of them")
+    options = BatchOptions(catalogs=tuple(args.catalog or ()), asn_db=tuple(args.asn_db or ()), lang=args.lang)
+
+    def progress(spec, result, done: int, total: int) -> None:
+        row = result.row
+        if row["error"]:
+            print(f"maildetour: {spec.given}: {row['error']}", file=sys.stderr)
+        elif row.get("damaged"):
+            print(f"maildetour: {spec.given}: {row['damaged']} (its report covers what was read)", file=sys.stderr)
+        elif not args.quiet:
+            print(f"batch: [{done}/{total}] {spec.name}: {row['summary']}", file=sys.stderr)
+
+    jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
+    result = run_batch(args.runs, args.output, options, jobs=jobs, scheduler=args.scheduler, progress=progress)
+    if not args.quiet:
+        runs = len(result.comparison["runs"])
+        print(f"batch: {runs} runs, {result.failed} failed, {result.damaged} with damaged input; "
+              f"{os.path.join(args.output, 'comparison.html')}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_compare(args) -> int:
+    from analysis.batch.diff import changes, label
+    from analysis.report.changes import FORMATS, render_changes
+
+    fmt = pick_format(args.format, args.output, FORMATS, "md")
+    before, after = _load_report(args.a), _load_report(args.b)
+    diff = changes(before, after, label(args.a), label(args.b))
+    write_output(args.output, render_changes(diff, fmt, args.lang))
+    return EXIT_OK
+
+
 def cmd_lab(args) -> int:
     from analysis.lab.run import run_scenario
 
@@ -225,13 +303,25 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
 
 def _seconds(text: str) -> float:
-    """A finite number of seconds (``nan`` or ``inf`` would move every log time out of the calendar)."""
+    """A finite number of seconds (``nan`` or ``inf`` would move every log time out of the calendar; a finite
+    offset that does is shown as an empty time)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or abs(value) > 100 * 365 * 86400:
-        raise argparse.ArgumentTypeError(f"not a plausible clock offset in seconds: {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number of seconds: {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (``--jobs``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
 
 
@@ -290,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "else json)")
     a.add_argument("-o", "--output", metavar="OUT",
                    help="write the report to OUT (atomically: temp file and rename) (default: stdout, also for '-')")
-    a.add_argument("--lang", choices=["en", "de"], default="en", help="language of the report's text")
+    a.add_argument("--lang", choices=LANGS, default="en", help="language of the report's text")
     a.add_argument("--keylog", metavar="FILE",
                    help="TLS key log (SSLKEYLOGFILE format) for tshark to decrypt TLS (default: none)")
     a.add_argument("--catalog", action="append", metavar="FILE",
@@ -311,6 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
                         "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
                         "ip-location-db data)")
+    a.add_argument("--app", metavar="ID",
+                   help="the app under test (Android package, iOS bundle id, or the app name PCAPdroid recorded): "
+                        "the verdict, relays and findings concern its flows, every other app's flows are listed "
+                        "under other_apps (default: the case file's [app] id, else every app, with a verdict line "
+                        "per mail app when the capture names apps)")
+    a.add_argument("--app-report", metavar="FILE",
+                   help="iOS App Privacy Report (NDJSON, 'Save App Activity'): attributes flows to apps by their "
+                        "names and adds each app's domains to the report; without a CAPTURE, a domain-level "
+                        "verdict on --app (default: none)")
+    a.add_argument("--evidence", metavar="DIR",
+                   help="write, for each finding that cites flows or frames, a pcapng file of exactly their frames "
+                        "(source bytes and times; comments name the finding; the canary overwritten) into DIR, "
+                        "with index.json and SHA256SUMS (default: none)")
     rdap_flags(a)
     a.set_defaults(func=cmd_analyze)
 
@@ -322,8 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pcap or pcapng file (also gzip-compressed) or mitmproxy flow file (.mitm)")
     case_flags(f)
     f.add_argument("--catalog", action="append", metavar="FILE", help="extra endpoint catalog (its entries win)")
-    f.add_argument("--format", choices=["jsonl", "csv", "table"], default=None,
-                   help="jsonl: one report flow per line; csv: one row per flow; table: for the terminal "
+    f.add_argument("--app", metavar="ID",
+                   help="only this app's flows (package, bundle id, or the app name PCAPdroid recorded) "
+                        "(default: every flow)")
+    f.add_argument("--app-report", metavar="FILE",
+                   help="iOS App Privacy Report (NDJSON): attribute flows to apps by their names (default: none)")
+    f.add_argument("--format", choices=FLOW_FORMATS, default=None,
+                   help="jsonl: one report flow per line; csv: one row per flow; table: for the terminal; zeek: "
+                        "Zeek's conn.log as JSON lines (with community_id, category, owner, sni) "
                         f"({SUFFIX_NOTE}; default: from the suffix of -o: .jsonl .csv, else table)")
     f.add_argument("-o", "--output", metavar="OUT",
                    help="output file ('-' or none: stdout); missing parent folders are created")
@@ -347,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md, else json)")
     lg.add_argument("--year", type=int,
                     help="year for syslog lines that carry none (default: the case timeline's year, else this year)")
-    lg.add_argument("--lang", choices=["en", "de"], default="en", help="language of the output's text")
+    lg.add_argument("--lang", choices=LANGS, default="en", help="language of the output's text")
     lg.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
     lg.add_argument("--asn-db", action="append", metavar="FILE",
                     help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
@@ -364,10 +473,50 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=REPORT_FORMATS, default=None,
                    help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md .html .csv, "
                         "else md)")
-    r.add_argument("--lang", choices=["en", "de"], default="en",
+    r.add_argument("--lang", choices=LANGS, default="en",
                    help="language of the rendered text (the verdict and findings are re-worded)")
     r.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
     r.set_defaults(func=cmd_report)
+
+    b = _command(sub, "batch", "analyse many run folders (locally or on a Dask cluster) and compare them",
+                 "Analyse each RUN folder (captures and/or .mitm files, case.toml, optional mail server logs *.log "
+                 "at the\ntop or under logs/, optional owners.csv) and write its report (JSON and HTML) under "
+                 "OUT_DIR/runs/RUN/,\nthen the comparison: OUT_DIR/comparison.json, comparison.csv and "
+                 "comparison.html, one row per run\nin run-name order. A run that fails is a row with its error; "
+                 "the exit code is then 1.",
+                 "maildetour batch runs/* -o study --catalog analysis/data/lab-catalog.toml",
+                 usage="%(prog)s RUN_DIR... -o OUT_DIR [--jobs N | --scheduler ADDRESS] [options]")
+    b.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run folder, as 'maildetour lab run' writes one")
+    b.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                   help="folder for the runs' reports and the comparison (created; earlier files are replaced)")
+    b.add_argument("--jobs", type=_positive, metavar="N",
+                   help="analyse N runs at a time in local processes (default: the number of CPUs)")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask distributed scheduler (tcp://host:8786, tls://...), one task per run; "
+                        "every worker needs this maildetour version and the run folders at the same paths "
+                        "(pip install 'maildetour[dask]') (default: local processes)")
+    b.add_argument("--catalog", action="append", metavar="FILE",
+                   help="extra endpoint catalog (TOML) for every run; its entries win; repeatable "
+                        "(default: the bundled catalog only)")
+    b.add_argument("--asn-db", action="append", metavar="FILE",
+                   help="AS (network owner) data for every run (CSV or .mmdb); a run's owners.csv wins over it; "
+                        "repeatable (default: the bundled ip-location-db data)")
+    b.add_argument("--lang", choices=LANGS, default="en", help="language of the reports and the comparison")
+    b.add_argument("-q", "--quiet", action="store_true",
+                   help="print no line per run (failed and damaged runs still are)")
+    b.set_defaults(func=cmd_batch)
+
+    c = _command(sub, "compare", "what changed between two runs' reports",
+                 "Compare two JSON reports (e.g. two versions of an app): the verdict, relays, destinations, "
+                 "bytes per\ncategory, owners, credential leaks and third-party logins; only changes are listed.",
+                 "maildetour compare old/report.json new/report.json --format html -o changes.html")
+    c.add_argument("a", metavar="A.json", help="the earlier report (from 'maildetour analyze' or 'batch')")
+    c.add_argument("b", metavar="B.json", help="the later report")
+    c.add_argument("--format", choices=["md", "json", "html"], default=None,
+                   help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .md .json .html, else md)")
+    c.add_argument("--lang", choices=LANGS, default="en", help="language of the output's text")
+    c.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
+    c.set_defaults(func=cmd_compare)
 
     lab = sub.add_parser("lab", help="run the lab: real servers on loopback, a scripted app, a capture",
                          description="The lab: real mail servers on loopback, a scripted mail app and its capture.",

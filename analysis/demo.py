@@ -9,20 +9,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from analysis.case import load_case
 from analysis.errors import MaildetourError
+from analysis.lab.catalogfile import LAB_CATALOG
+from analysis.output import write_output
+from analysis.pipeline import Settings, analyze
+from analysis.report.render import render
+from analysis.report.summary import verdict_line
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
 def run_demo(out_dir: Path, sample: Path = CAPTURES / "relayed") -> tuple[dict, Path, Path]:
-    from analysis.lab.catalogfile import LAB_CATALOG
-    from analysis.lab.run import analyze_lab
-    from analysis.output import write_output
-    from analysis.report.render import render
-
-    capture = sample / "phone.pcapng"
-    logs = [p for p in (sample / "dovecot.log", sample / "submission.log") if p.exists()]
-    report = analyze_lab([str(capture)], sample / "case.toml", logs, [str(LAB_CATALOG)], canary=None)
+    """``maildetour analyze`` of the sample with the lab's catalog and the mail server's logs: the report and
+    the paths of its HTML and JSON files."""
+    logs = [str(p) for p in (sample / "dovecot.log", sample / "submission.log") if p.exists()]
+    settings = Settings(case=load_case(str(sample / "case.toml")), catalog_paths=[str(LAB_CATALOG)], logs=logs)
+    report = analyze([str(sample / "phone.pcapng")], settings)
     html_path, json_path = out_dir / "demo-report.html", out_dir / "demo-report.json"
     write_output(str(json_path), render(report, "json", "en"))
     write_output(str(html_path), render(report, "html", "en"))
@@ -43,8 +46,6 @@ def main(argv: list[str]) -> int:
     except MaildetourError as exc:
         print(f"maildetour demo: {exc}", file=sys.stderr)
         return exc.exit_code
-    from analysis.report.summary import verdict_line
-
     print(f"maildetour demo: {_rel(CAPTURES / 'relayed' / 'phone.pcapng')} (the lab's relaying app)")
     print(verdict_line(report))
     print(f"report:  {_rel(html_path)}")

@@ -2,25 +2,17 @@
 
 One ``DnsMap`` serves the flow table (names per flow), the classifier (the mail host's addresses) and the
 live addon (names from ``dns_response``). Names are compared case-insensitively without a trailing dot;
-addresses are compared in canonical text form (``ipaddress``), so ``2001:DB8::1`` equals ``2001:db8::1``.
+addresses are compared in canonical text form (analysis.addresses), so ``2001:DB8::1`` equals ``2001:db8::1``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
+from analysis.addresses import canonical
 from analysis.model import DnsEntry, Flow
 
 MAX_NAMES = 200_000  # bound on distinct names kept (a hostile capture cannot grow the map without limit)
-
-
-def canonical_ip(text: str) -> str | None:
-    """``text`` as canonical address text, or None when it is not an IP address."""
-    try:
-        return str(ipaddress.ip_address(text.strip().strip("[]")))
-    except ValueError:
-        return None
 
 
 def _key(name: str) -> str:
@@ -71,7 +63,7 @@ class DnsMap:
         self._reverse = None
         chain = [owner]
         for value in answers:
-            ip = canonical_ip(value) if value else None
+            ip = canonical(value)
             if ip is not None:
                 for holder in chain:
                     self._addresses.setdefault(holder, {})[ip] = None
@@ -113,7 +105,7 @@ class DnsMap:
         """Names that resolved to ``ip``: query names first (first-seen order), then CNAME-only names."""
         if self._reverse is None:
             self._reverse = self._build_reverse()
-        canon = canonical_ip(ip)
+        canon = canonical(ip)
         return list(self._reverse.get(canon, ())) if canon else []
 
     def names(self) -> list[str]:

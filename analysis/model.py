@@ -14,32 +14,10 @@ from functools import lru_cache
 from json import JSONEncoder
 from json.encoder import encode_basestring
 
+from analysis.communityid import community_id
 from analysis.sharedpath import shared_path
 
-CATEGORIES = (
-    "mail-host",
-    "mail-relay",
-    "other-mail",
-    "auth",
-    "telemetry",
-    "crash-report",
-    "diagnostics",
-    "push",
-    "cdn",
-    "ads-analytics",
-    "platform",
-    "name-resolution",
-    "unknown",
-)
-
-APP_PROTOCOLS = (
-    "imap", "imaps", "pop3", "pop3s", "smtp", "submission", "smtps",
-    "tls", "quic", "dns", "http", "other",
-)
 _JSON = JSONEncoder(ensure_ascii=False, check_circular=False).encode
-RECEIVE_PROTOCOLS = frozenset({"imap", "imaps", "pop3", "pop3s"})
-SEND_PROTOCOLS = frozenset({"smtp", "submission", "smtps"})
-MAIL_PROTOCOLS = RECEIVE_PROTOCOLS | SEND_PROTOCOLS
 
 
 TS_MIN = -62135596800.0  # 0001-01-01T00:00:00Z: the first epoch time a datetime can show
@@ -86,6 +64,14 @@ def _json_bool(value: bool) -> str:
 
 def _json_list(items: list[str]) -> str:
     return "[" + ", ".join(map(encode_basestring, items)) + "]" if items else "[]"
+
+
+def _json_app(app: App | None) -> str:
+    if app is None:
+        return "null"
+    uid = "null" if app.uid is None else int(app.uid)
+    return (f'{{"id": {_json_text(app.id)}, "name": {_json_text(app.name)}, "uid": {uid}, '
+            f'"source": {encode_basestring(app.source)}}}')
 
 
 @lru_cache(maxsize=4096)
@@ -146,6 +132,19 @@ class Evidence:
         }
 
 
+@dataclass(slots=True, frozen=True)
+class App:
+    """The app a flow belongs to and who said so (one record, shared by all the flows of that app)."""
+
+    id: str | None  # Android package or iOS bundle id; None when the source names no package
+    name: str | None  # the app's display name
+    uid: int | None  # Android user id (PCAPdroid), else None
+    source: str  # "pcapdroid" | "app-privacy-report" | "case"
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "uid": self.uid, "source": self.source}
+
+
 @dataclass(slots=True)
 class Flow:
     """One TCP connection or one UDP conversation, counted as Wireshark's conversation table does."""
@@ -176,16 +175,37 @@ class Flow:
     owner: str = ""
     asn: int | None = None  # autonomous system of the server address (analysis.owners), None when unknown
     as_org: str = ""
+    state: str | None = None  # Zeek's conn_state word (analysis.capture.connstate), None when not known (proxy flows)
+    history: str | None = None  # Zeek's history letters, None when not known
+    tls_established: bool | None = None  # a TLS ServerHello (or later record) came from the server; None: QUIC
+    c2s_payload: int = 0  # TCP/UDP payload bytes the client sent, as captured
+    s2c_payload: int = 0
     evidence: Evidence | None = None
     source: str = "pcap"  # pcap | mitm | live
     input_index: int = 0  # which entry of Report.inputs it came from
     notes: list[str] = field(default_factory=list)
+    app: App | None = None  # which app made it (e.g. from PCAPdroid's per-packet records), None when unknown
 
     @property
     def duration(self) -> float:
         if self.first_seen is None or self.last_seen is None:
             return 0.0
         return self.last_seen - self.first_seen
+
+    @property
+    def established(self) -> bool | None:
+        """Did the server answer: a TCP SYN+ACK or payload from it (``h`` or ``d`` in Zeek's history), a UDP
+        datagram back (``SF``)? None when the flow has no state (proxy flows)."""
+        if self.state is None or self.history is None:
+            return None
+        if self.transport == "udp":
+            return self.state == "SF"
+        return "h" in self.history or "d" in self.history
+
+    @property
+    def community_id(self) -> str | None:
+        """Community ID v1 (seed 0): the key Zeek, Suricata, Arkime and Wireshark give this flow."""
+        return community_id(self.transport, self.client.ip, self.client.port, self.server.ip, self.server.port)
 
     def wireshark_filter(self) -> str:
         """A display filter that shows exactly this conversation in Wireshark."""
@@ -206,8 +226,8 @@ class Flow:
             "server": {"ip": server.ip, "port": server.port},
             "packets": self.packets,
             "bytes": self.bytes,
-            "c2s": {"packets": self.c2s_packets, "bytes": self.c2s_bytes},
-            "s2c": {"packets": self.s2c_packets, "bytes": self.s2c_bytes},
+            "c2s": {"packets": self.c2s_packets, "bytes": self.c2s_bytes, "payload": self.c2s_payload},
+            "s2c": {"packets": self.s2c_packets, "bytes": self.s2c_bytes, "payload": self.s2c_payload},
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
             "first_seen": iso_utc(first),
@@ -223,11 +243,16 @@ class Flow:
             "owner": self.owner,
             "asn": self.asn,
             "as_org": self.as_org,
+            "community_id": self.community_id,
+            "state": self.state,
+            "history": self.history,
+            "tls_established": self.tls_established,
             "evidence": evidence.to_json() if evidence else None,
             "wireshark_filter": self.wireshark_filter(),
             "source": self.source,
             "input": self.input_index,
             "notes": list(self.notes),
+            "app": None if self.app is None else self.app.to_json(),
         }
 
     def json_line(self) -> str:
@@ -249,8 +274,8 @@ class Flow:
             f'"client": {{"ip": {encode_basestring(client.ip)}, "port": {client.port}}}, '
             f'"server": {{"ip": {encode_basestring(server.ip)}, "port": {server.port}}}, '
             f'"packets": {self.packets}, "bytes": {self.bytes}, '
-            f'"c2s": {{"packets": {self.c2s_packets}, "bytes": {self.c2s_bytes}}}, '
-            f'"s2c": {{"packets": {self.s2c_packets}, "bytes": {self.s2c_bytes}}}, '
+            f'"c2s": {{"packets": {self.c2s_packets}, "bytes": {self.c2s_bytes}, "payload": {self.c2s_payload}}}, '
+            f'"s2c": {{"packets": {self.s2c_packets}, "bytes": {self.s2c_bytes}, "payload": {self.s2c_payload}}}, '
             f'"first_frame": {self.first_frame}, "last_frame": {self.last_frame}, '
             f'"first_seen": {_json_text(iso_utc(first))}, "last_seen": {_json_text(iso_utc(last))}, '
             f'"duration": {float.__repr__(duration)}, "names": {{"sni": {_json_list(names.sni)}, '
@@ -260,9 +285,11 @@ class Flow:
             f'"cleartext_credentials": {_json_bool(self.cleartext_credentials)}, '
             f'"category": {encode_basestring(self.category)}, "owner": {encode_basestring(self.owner)}, '
             f'"asn": {"null" if self.asn is None else int(self.asn)}, "as_org": {encode_basestring(self.as_org)}, '
+            f'"community_id": {_json_text(self.community_id)}, "state": {_json_text(self.state)}, '
+            f'"history": {_json_text(self.history)}, "tls_established": {_json_bool(self.tls_established)}, '
             f'"evidence": {evidence}, "wireshark_filter": {encode_basestring(self.wireshark_filter())}, '
             f'"source": {encode_basestring(self.source)}, "input": {self.input_index}, '
-            f'"notes": {_json_list(self.notes)}}}'
+            f'"notes": {_json_list(self.notes)}, "app": {_json_app(self.app)}}}'
         )
 
 
@@ -336,13 +363,29 @@ class Finding:
 
 
 @dataclass(slots=True)
+class CanaryHit:
+    """The canary (or the account's address or username) in what a client sent, as a loader found it: which
+    flow, which secret in which encoding, where (and the frame, 0 when there are no frames); never the value.
+    Whether it is a leak is decided after classification (``analysis.leaks``)."""
+
+    flow_id: int
+    secret: str  # "password" | "address" | "username"
+    form: str  # "plain", "url", "base64/1", "sha256", ...
+    severity: str  # "high" for the password, "low" for the account's names
+    where: str  # "request body", "header Cookie", "TCP stream (frame 12)", ...
+    frame: int = 0
+    inside_tls: bool = False  # found in what tshark decrypted with the key log (--keylog)
+
+
+@dataclass(slots=True)
 class Capture:
     """What a source produced: flows and DNS entries of one or more inputs, before classification."""
 
     inputs: list[InputInfo] = field(default_factory=list)
     flows: list[Flow] = field(default_factory=list)
     dns: list[DnsEntry] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)  # source-level findings (e.g. canary hits in the addon)
+    findings: list[Finding] = field(default_factory=list)  # source-level findings (the live addon's)
+    hits: list[CanaryHit] = field(default_factory=list)  # raw canary hits, in the order they were found
 
     @property
     def complete(self) -> bool:

@@ -20,13 +20,13 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from analysis.addresses import parse
 from analysis.asntable import MAX, RangeTable, Row, TableError
 from analysis.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_TABLE = DATA / "asn.bin"
 BUNDLED_META = DATA / "asn.json"
-MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96, IPv4-mapped IPv6
 MAX_ORG = 200  # characters of an organisation name kept from an --asn-db file
 
 
@@ -44,22 +44,14 @@ class AsRange:
 
 
 def parse_ip(text: str) -> tuple[int, int] | None:
-    """(4 or 6, value) of an address text (``[v6]``, ``%zone`` and ``::ffff:`` mapped IPv4 allowed), or None."""
+    """(4 or 6, value) of the address ``text`` names by analysis.addresses' rule, or None. A plain dotted quad
+    (most rows of a big --asn-db CSV) is read by ``socket.inet_pton``, six times faster and the same answer."""
     try:
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text))
     except (OSError, ValueError, TypeError):
         pass
-    text = text.strip().strip("[]").split("%", 1)[0]
-    try:
-        packed = socket.inet_pton(socket.AF_INET6, text)
-    except (OSError, ValueError):
-        try:
-            return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text))
-        except (OSError, ValueError):
-            return None
-    if packed[:12] == MAPPED:
-        return 4, int.from_bytes(packed[12:])
-    return 6, int.from_bytes(packed)
+    addr = parse(text)
+    return None if addr is None else (addr.version, int(addr))
 
 
 def ip_text(version: int, value: int) -> str:

@@ -1,18 +1,33 @@
-"""The one pipeline: inputs -> Flow records -> classify -> verdict -> report dict.
+"""The one pipeline: inputs -> Flow records and canary hits -> classify -> credential leaks -> verdict -> report.
 
-The command line and the mitmproxy addon both end here, so there is one copy of each stage.
+The only place that loads, classifies, decides and reports. The command line, the demo, the lab and the live
+mitmproxy session (``analysis.live``) call its public parts only: ``Settings``, ``load``, ``analyze``,
+``analyze_capture``, ``flow_table`` and, for flows that arrive one at a time, ``LiveAnalysis``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from analysis.capture import load_capture
+from analysis.capture.decrypt import apply_keylog
 from analysis.case import Case
+from analysis.catalog import Catalog
+from analysis.classify import Classifier, classify
 from analysis.errors import InputError
 from analysis.inputkind import sniff
-from analysis.model import Capture
+from analysis.leaks import leak_findings
+from analysis.logs.correlate import correlate_logs
+from analysis.model import Capture, DnsEntry, Flow
+from analysis.owners import AsnDatabase, annotate
 from analysis.progress import progress_bar
+from analysis.rdap import Rdap
+from analysis.redact import redact_record
+from analysis.report.build import build_report, redact
+from analysis.verdict import decide
 
 
 @dataclass
@@ -27,49 +42,43 @@ class Settings:
     asn_db: list[str] = field(default_factory=list)  # --asn-db files over the bundled AS data, later wins
     rdap: bool = False  # --rdap: look up the relevant addresses (analysis.rdap), an appendix of the report
     rdap_server: str | None = None  # --rdap-server: one RDAP base URL for every query (default: IANA's)
+    evidence: str | None = None  # --evidence DIR: per-finding pcapng files (analysis.evidence), after the report
 
 
-def load_inputs(paths: list[str], case: Case | None = None, catalog_paths: list[str] | None = None) -> Capture:
-    """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case,
-    every input is also searched for its canary (``catalog_paths``: the extra catalogs)."""
+def load(paths: list[str], case: Case | None = None) -> Capture:
+    """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case, the
+    raw hits of its canary and account names too, and only its devices' flows when it names devices."""
     kinds = [sniff(path) for path in paths]  # fail fast, before any work, on an unreadable input
     merged = Capture()
     for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
         if kind == "mitm":
-            from analysis.sources.mitm import load_mitm
+            from analysis.sources.mitm import load_mitm  # mitmproxy: imported only for its flow files
 
-            part = load_mitm(path, input_index=index, case=case, catalog_paths=catalog_paths or ())
+            part = load_mitm(path, input_index=index, case=case)
         else:
-            from analysis.capture import load_capture
-
             with progress_bar(os.path.basename(path), os.path.getsize(path)) as advance:
-                part = load_capture(path, input_index=index, progress=advance, case=case,
-                                    catalog_paths=catalog_paths or ())
+                part = load_capture(path, input_index=index, progress=advance, case=case)
         offset = len(merged.flows)
         for flow in part.flows:
             flow.id += offset
             flow.input_index = index
-        for finding in part.findings:
-            finding.flows = [i + offset for i in finding.flows]
-        for info in part.inputs:
-            merged.inputs.append(info)
+        for hit in part.hits:
+            hit.flow_id += offset
+        merged.inputs.extend(part.inputs)
         merged.flows.extend(part.flows)
         merged.dns.extend(part.dns)
-        merged.findings.extend(part.findings)
+        merged.hits.extend(part.hits)
     if case is not None and case.devices:
         keep = set(case.devices)
         merged.flows = [f for f in merged.flows if f.client.ip in keep]
         merged.dns = [d for d in merged.dns if d.client in keep]
         kept = {f.id for f in merged.flows}
-        merged.findings = [x for x in merged.findings if not x.flows or any(i in kept for i in x.flows)]
+        merged.hits = [h for h in merged.hits if h.flow_id in kept]
     return merged
 
 
-def classify_capture(capture: Capture, case: Case, catalog_paths: list[str] | tuple[str, ...] = ()):
+def _classify(capture: Capture, case: Case, catalog_paths: list[str] | tuple[str, ...] = ()) -> Catalog:
     """Category, owner and evidence on every flow (the bundled catalog plus ``catalog_paths``); the catalog."""
-    from analysis.catalog import Catalog
-    from analysis.classify import classify
-
     catalog = Catalog.load(catalog_paths)
     classify(capture, case, catalog)
     return catalog
@@ -80,14 +89,9 @@ def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[st
     """``maildetour flows``: the inputs' flows classified as ``analyze`` classifies them, with their servers'
     AS (``asn_db``: --asn-db files), every text redacted when the case's canary is set. No verdict and no
     canary search (the table shows no findings)."""
-    import dataclasses
-
-    from analysis.owners import AsnDatabase, annotate
-    from analysis.redact import redact_record
-
     owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the long read
-    capture = load_inputs(paths, dataclasses.replace(case, _canary=None))  # the device filter, not the search
-    classify_capture(capture, case, catalog_paths)
+    capture = load(paths, dataclasses.replace(case, _canary=None))  # the device filter, not the search
+    _classify(capture, case, catalog_paths)
     annotate(capture.flows, owners_db)
     redactor = case.redactor()
     if redactor.secrets:
@@ -99,20 +103,17 @@ def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[st
     return capture
 
 
-def analyze_capture(capture: Capture, settings: Settings, asn_db=None) -> dict:
-    """Classify, decide and build the report dict for flows that are already loaded (``asn_db``: an
-    analysis.owners.AsnDatabase already loaded from ``settings.asn_db``)."""
-    from analysis.owners import AsnDatabase, annotate
-    from analysis.report.build import build_report
-    from analysis.verdict import decide
-
+def analyze_capture(capture: Capture, settings: Settings, asn_db: AsnDatabase | None = None) -> dict:
+    """Classify, judge the canary hits, decide and build the report dict for flows that are already loaded
+    (``asn_db``: the AS data already loaded from ``settings.asn_db``)."""
     asn_db = asn_db if asn_db is not None else AsnDatabase.load(settings.asn_db)
-    catalog = classify_capture(capture, settings.case, settings.catalog_paths)
+    catalog = _classify(capture, settings.case, settings.catalog_paths)
     annotate(capture.flows, asn_db)
+    leaks = leak_findings(capture.hits, capture.flows, settings.case)
+    if leaks:  # first, as the source's findings: the verdict reads them there
+        capture = dataclasses.replace(capture, findings=leaks + capture.findings)
     logs = None
     if settings.logs:  # before the verdict: the account's logins are relay evidence
-        from analysis.logs.correlate import correlate_logs
-
         logs = correlate_logs(
             settings.logs, settings.case, capture, catalog,
             offset=settings.log_offset, year=settings.year, lang=settings.lang, asn_db=asn_db,
@@ -128,7 +129,7 @@ def analyze_capture(capture: Capture, settings: Settings, asn_db=None) -> dict:
         asn_db=asn_db,
     )
     if settings.rdap:
-        add_whois(report, settings)
+        _add_whois(report, settings)
     return report
 
 
@@ -145,11 +146,8 @@ def whois_addresses(report: dict) -> list[str]:
     return list(dict.fromkeys(a for a in found if a))
 
 
-def add_whois(report: dict, settings: Settings) -> None:
+def _add_whois(report: dict, settings: Settings) -> None:
     """``whois`` (one record per address) and ``settings.rdap`` (the method note) into the report."""
-    from analysis.rdap import Rdap
-    from analysis.report.build import redact
-
     rdap = Rdap(server=settings.rdap_server)
     records = [r.to_json() for r in rdap.lookup_all(whois_addresses(report))]
     part = redact({"whois": records, "rdap": rdap.summary()}, settings.case.redactor())
@@ -158,14 +156,36 @@ def add_whois(report: dict, settings: Settings) -> None:
 
 
 def analyze(paths: list[str], settings: Settings) -> dict:
+    """``maildetour analyze``: load every input (``settings.keylog``: decrypt what it can), then
+    :func:`analyze_capture`."""
     if settings.keylog and not os.access(settings.keylog, os.R_OK):  # fail before the long read, not after
         raise InputError(settings.keylog, "cannot read the TLS key log")
-    from analysis.owners import AsnDatabase
-
     asn_db = AsnDatabase.load(settings.asn_db)  # a bad --asn-db file fails now, before the long read
-    capture = load_inputs(paths, settings.case, settings.catalog_paths)
+    capture = load(paths, settings.case)
     if settings.keylog:
-        from analysis.capture.decrypt import apply_keylog
-
-        apply_keylog(capture, paths, settings.keylog)
+        apply_keylog(capture, paths, settings.keylog, settings.case)
     return analyze_capture(capture, settings, asn_db)
+
+
+class LiveAnalysis:
+    """The same stages for flows that arrive one at a time (the live mitmproxy session): each flow classified
+    as it changes, with the DNS answers learned so far; the AS of a finished flow; the report so far."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.classifier = Classifier(settings.case, Catalog.load(settings.catalog_paths))
+        self.asn_db = AsnDatabase.load(settings.asn_db)  # the bundled table is read at the first look-up
+
+    def learn_dns(self, entries: Iterable[DnsEntry]) -> None:
+        self.classifier.learn_dns(entries)
+
+    def classify(self, flow: Flow) -> None:
+        self.classifier.classify_flow(flow)
+
+    def finish(self, flow: Flow) -> None:
+        """A finished flow's last classification and its server's AS."""
+        self.classifier.classify_flow(flow)
+        annotate([flow], self.asn_db)
+
+    def report(self, capture: Capture) -> dict:
+        return analyze_capture(capture, self.settings, self.asn_db)

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis.addresses import canonical, parse
 from analysis.errors import UsageError
 from analysis.model import iso_utc
 
@@ -297,17 +298,18 @@ class Rdap:
 
     def lookup_all(self, addresses, limit: int = MAX_LOOKUPS) -> list[RdapRecord]:
         """Records for the first ``limit`` distinct addresses (canonical text), in their order."""
-        unique = list(dict.fromkeys(a for a in (_canonical(x) or str(x) for x in addresses) if a))
+        unique = list(dict.fromkeys(a for a in (canonical(str(x)) or str(x) for x in addresses) if a))
         self.over_limit += max(0, len(unique) - limit)
         found = [self.lookup(a) for a in unique[:limit]]
         self.records += found
         return found
 
     def lookup(self, text: str) -> RdapRecord:
-        address = _canonical(text)
-        if address is None:
+        addr = parse(str(text))
+        if addr is None:
             return RdapRecord(address=_text(text), status="not-public", reason="invalid")
-        why = not_public(ipaddress.ip_address(address))
+        address = str(addr)
+        why = not_public(addr)
         if why:
             return RdapRecord(address=address, status="not-public", reason=why)
         cached = self._cached(address)
@@ -457,14 +459,3 @@ class Rdap:
                     os.unlink(path)
                 except OSError:
                     pass
-
-
-def _canonical(text) -> str | None:
-    """Canonical address text; an IPv4-mapped IPv6 address as its IPv4 address; None when not an address."""
-    try:
-        addr = ipaddress.ip_address(str(text).strip().strip("[]"))
-    except ValueError:
-        return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return str(addr)

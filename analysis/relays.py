@@ -34,9 +34,10 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.addresses import canonical, parse
 from analysis.case import Case
-from analysis.dnsmap import canonical_ip
 from analysis.model import Evidence, Finding, Flow, iso_utc
+from analysis.vocab import MAIL_PORTS
 
 if TYPE_CHECKING:
     from analysis.logs.correlate import Login
@@ -49,7 +50,6 @@ NEVER_RELAY = frozenset({"mail-host", "name-resolution"})
 CANDIDATE_CATEGORIES = frozenset({"unknown", "other-mail"})  # the catalog calls everything else something else
 LONG_LIVED_SECONDS = 600.0  # as the long-lived-connection finding
 NEAR_SECONDS = 120.0  # "first contact close to account_added"
-MAIL_PORTS = frozenset({25, 110, 143, 465, 587, 993, 995})
 TLS_PORTS = frozenset({443, 465, 853, 993, 995, 5223})
 MAX_QUOTED = 20  # log lines per relay
 MAX_FRAMES = 200
@@ -117,26 +117,17 @@ def same_owner(a: Ownership, b: Ownership) -> bool:
 
 def network_prefix(ip: str) -> str | None:
     """The /24 (IPv4) or /48 (IPv6) holding ``ip``; None when it is not an address."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = parse(ip)
+    if addr is None:
         return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
     bits = 24 if addr.version == 4 else 48
     return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
 
 
 @lru_cache(maxsize=65536)
 def _canon(ip: str) -> str:
-    """Canonical address text; an IPv4-mapped IPv6 address as its IPv4 address (as logs and captures differ)."""
-    text = canonical_ip(ip)
-    if text is None:
-        return ip
-    if text.startswith("::ffff:"):
-        mapped = ipaddress.ip_address(text).ipv4_mapped
-        return str(mapped) if mapped is not None else text
-    return text
+    """The address's canonical text (analysis.addresses), other text as it is."""
+    return canonical(ip) or ip
 
 
 class Owners:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from analysis import vocab
 from analysis.case import Case
-from analysis.findings_text import explain, message
-from analysis.model import CATEGORIES, RECEIVE_PROTOCOLS, SEND_PROTOCOLS, Capture, Finding, Flow, iso_utc
+from analysis.model import Capture, Finding, Flow, iso_utc
 from analysis.relays import Lookup, Relay, RelayEvidence, find_relays
+from analysis.text import explain, message
 
-RECEIVE_PORTS = frozenset({110, 143, 993, 995})
-SEND_PORTS = frozenset({25, 465, 587})
-UNSEEN = frozenset({"other", "tls", ""})
 LONG_LIVED_SECONDS = 600.0  # a connection open longer than 10 minutes is reported
 MAX_FRAMES = 200  # frame numbers cited per finding
 MAX_FILTER_VALUES = 32  # addresses or ports in one display filter
@@ -27,18 +25,17 @@ NOT_VENDORS = frozenset({"mail-host", "name-resolution"})
 
 
 def channel(flow: Flow) -> str | None:
-    """'receive', 'send' or None: by the protocol seen, else by the server port."""
-    proto = flow.app_protocol
-    if proto in RECEIVE_PROTOCOLS:
-        return "receive"
-    if proto in SEND_PROTOCOLS:
-        return "send"
-    if proto in UNSEEN:
-        if flow.server.port in RECEIVE_PORTS:
-            return "receive"
-        if flow.server.port in SEND_PORTS:
-            return "send"
-    return None
+    """'receive', 'send' or None: by the protocol seen, else by the server port (analysis.vocab)."""
+    return vocab.channel(flow.app_protocol, flow.server.port)
+
+
+def contact(flows: list[Flow]) -> str:
+    """How far the device got with these (mail-host) flows: "established" when the server answered one
+    (TCP: a SYN+ACK or payload from it; UDP: a datagram back; proxy flows, whose state is not known, count
+    as answered), "attempted" when none was answered (e.g. SYNs without reply, rejected), "none" without flows."""
+    if not flows:
+        return "none"
+    return "established" if any(f.established is not False for f in flows) else "attempted"
 
 
 def _assumed(flow: Flow) -> bool:
@@ -97,7 +94,7 @@ def _vendors(flows: list[Flow]) -> list[dict]:
         group = groups.setdefault(owner, {"owner": owner, "categories": set(), "flows": []})
         group["categories"].add(flow.category)
         group["flows"].append(flow.id)
-    order = {c: i for i, c in enumerate(CATEGORIES)}
+    order = {c: i for i, c in enumerate(vocab.CATEGORIES)}
     result = [
         {"owner": g["owner"], "categories": sorted(g["categories"], key=order.get), "flows": g["flows"]}
         for g in groups.values()
@@ -168,6 +165,7 @@ def decide(
     verdict = {
         "summary": summary,
         "mail_host_contacted": bool(host_flows),
+        "mail_host_contact": contact(host_flows),
         "receive": {"status": "direct" if receive else "not-observed", "flows": _ids(receive)},
         "send": {"status": "direct" if send else "not-observed", "flows": _ids(send)},
         "vendors": _vendors(flows),
@@ -291,6 +289,18 @@ def findings(capture: Capture, case: Case, verdict: dict, lang: str = "en") -> l
         )
         f.message = message(f.kind, lang, **f.details)
         out.append(f)
+    if verdict.get("mail_host_contact") == "attempted":
+        host = [f for f in flows if f.category == "mail-host"]
+        states: dict[str, int] = {}
+        for f in host:
+            states[f.state or "?"] = states.get(f.state or "?", 0) + 1
+        details = {
+            "hosts": [str(h) for h in case.mail_hosts] + list(case.mail_addresses),
+            "flows": len(host),
+            "states": ", ".join(f"{state} {n}" for state, n in sorted(states.items())),
+        }
+        out.append(_finding("mail-host-not-established", "high" if relay or verdict.get("relays") else "medium",
+                            lang, host, details))
     assumed = [f for f in flows if f.category == "mail-host" and _assumed(f)]
     if assumed:
         details = {

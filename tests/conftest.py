@@ -47,3 +47,17 @@ def shared_params(paths: list[Path], name=lambda p: str(p.relative_to(SHARED_CAP
     if not paths:
         return [pytest.param(None, id="shared-absent", marks=pytest.mark.skip(reason=SHARED_ABSENT))]
     return [pytest.param(p, id=name(p)) for p in paths]
+
+
+# Modules that run real servers, real mitmdump or Chromium, the lab, the fuzzer, or every shared capture through
+# several paths: `make test-fast` (pytest -m "not slow") leaves them out; `make test` runs everything.
+SLOW_MODULES = frozenset({
+    "test_fuzz", "test_lab", "test_addon", "test_report_chromium", "test_rdap", "test_dovecot",
+    "test_logs_dovecot", "test_bulk", "test_parallel", "test_flows_command", "test_scenarios", "test_bench_gen",
+})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 from mitmproxy.io import FlowReader
 
+from analysis.communityid import community_id
 from tests.conftest import require_tool
 from tests.mitmlab import MITMDUMP, HttpsServer, Mitmdump, SocksIMAP4, SocksSMTP, free_port, read_jsonl
 
@@ -312,6 +313,9 @@ def test_jsonl_has_one_tagged_record_per_flow(lab):
         for key in REPORT_FLOW_KEYS:
             assert key in r
         assert r["first_seen"] <= r["last_seen"]
+        client, server = r["client"], r["server"]  # the Community ID, as for a capture's flows
+        assert r["community_id"] == community_id(r["transport"], client["ip"], client["port"], server["ip"],
+                                                 server["port"]) is not None
     assert len({r["id"] for r in records}) == len(records)
 
 

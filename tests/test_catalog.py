@@ -11,7 +11,7 @@ import pytest
 
 from analysis.catalog import BUNDLED, Catalog, registrable_domain
 from analysis.errors import InputError
-from analysis.model import CATEGORIES
+from analysis.vocab import CATEGORIES
 from tests.conftest import SHARED
 
 MS365_JSON = SHARED / "data" / "microsoft365" / "endpoints_worldwide_2023073100.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.dnsmap import DnsMap, attach_dns_names, canonical_ip
+from analysis.dnsmap import DnsMap, attach_dns_names
 from analysis.model import DnsEntry, Endpoint, Flow
 
 
@@ -44,8 +44,14 @@ def test_empty_and_garbage_answers_ignored():
     m = DnsMap([_entry("", "192.0.2.1"), _entry("x.example", "", ".", "x.example")])
     assert m.addresses_for("x.example") == set()
     assert len(m) == 1
-    assert canonical_ip("[2001:db8::1]") == "2001:db8::1"
-    assert canonical_ip("example.org") is None
+
+
+def test_addresses_compare_by_the_one_rule():
+    """Answers and look-ups go through analysis.addresses: case, brackets and IPv4-mapped forms meet."""
+    m = DnsMap([_entry("v6.example", "2001:DB8::1"), _entry("mapped.example", "::ffff:192.0.2.9")])
+    assert m.names_for("[2001:db8::1]") == ["v6.example"]
+    assert m.names_for("192.0.2.9") == ["mapped.example"]
+    assert m.addresses_for("mapped.example") == {"192.0.2.9"}
 
 
 def test_attach_dns_names_to_flows():

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import findings_text
-from analysis.findings_text import kinds, message, title, when
-from analysis.logs import text as log_text
 from analysis.report import memo
-from analysis.report.i18n import text
 from analysis.report.render import render
+from analysis.text import TEMPLATES, TITLES, explain, kinds, message, text, title, when
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "captures" / "relayed"
@@ -46,8 +43,7 @@ def test_every_finding_kind_has_a_title_and_a_message_in_both_languages():
     assert {"mail-relay", "third-party-login", "credential-leak", "proxy-block", "telemetry"} <= emitted
     assert emitted <= set(kinds()), emitted - set(kinds())
     for kind in kinds():
-        templates = findings_text.TEMPLATES.get(kind) or log_text.TEMPLATES.get(kind)
-        titles = findings_text.TITLES.get(kind) or log_text.TITLES.get(kind)
+        templates, titles = TEMPLATES.get(kind), TITLES.get(kind)
         assert templates and set(templates) == {"en", "de"}, kind
         assert titles and set(titles) == {"en", "de"}, kind
         assert title(kind, "en") != title(kind, "de") != kind, kind
@@ -68,11 +64,11 @@ def test_counts_take_the_singular_for_one():
         "third-party-login", "de", **login)
     assert "5 erfolgreiche Anmeldungen oder Einlieferungen für lab von 2 Adressen," in message(
         "third-party-login", "de", **{**login, "count": 5, "n_addresses": 2})
-    assert text("en", "n_flows", n=1) == "1 flow" and text("de", "n_flows", n=1) == "1 Verbindung"
-    assert text("de", "n_flows", n=12345) == "12.345 Verbindungen"
-    assert text("en", "truncated_rows", n=1).startswith("1 more row is")
+    assert text("n_flows", "en", n=1) == "1 flow" and text("n_flows", "de", n=1) == "1 Verbindung"
+    assert text("n_flows", "de", n=12345) == "12.345 Verbindungen"
+    assert text("truncated_rows", "en", n=1).startswith("1 more row is")
     verdict = {"summary": "direct", "receive": {"status": "direct", "flows": [4]}, "send": {"flows": [1, 2]}}
-    assert "direct, 1 connection to the mail host" in findings_text.explain(verdict, "en")
+    assert "direct, 1 connection to the mail host" in explain(verdict, "en")
 
 
 def test_one_human_time_format():
@@ -160,7 +156,7 @@ def _vendor_report(n_known: int, n_unknown: int) -> dict:
 
 def test_vendor_row_names_known_vendors_only_biggest_first_and_capped():
     report = _vendor_report(138, 20)
-    t = lambda key, **v: text("en", key, **v)  # noqa: E731
+    t = lambda key, **v: text(key, "en", **v)  # noqa: E731
     row = dict(memo.verdict_facts(t, report["verdict"], flows=report["flows"]))["Vendor services"]
     assert row.startswith("Vendor 137 (telemetry; 1 flow, 1,137 bytes); Vendor 136 ")
     assert row.count("Vendor ") == memo.MAX_VENDORS and row.endswith(f"… and {138 - memo.MAX_VENDORS} more")

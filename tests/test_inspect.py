@@ -15,6 +15,7 @@ import pytest
 from analysis.capture.inspect import FlowInspector
 from analysis.model import Endpoint, Flow
 from tests.conftest import all_shared_captures, shared_params
+from tests.scenarios import server_hello
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.contrib.gtp import GTP_U_Header  # noqa: E402,F401  (registers GTP-U on udp/2152)
@@ -216,10 +217,12 @@ def test_client_hello_out_of_order_with_retransmission_and_wraparound() -> None:
     for off, data in (parts[2], parts[0], parts[0], parts[1]):  # third first, then a retransmission
         conn.frame += 1
         conn.insp.feed(True, data, conn.frame, 0.0, seq=(base + off) & 0xFFFFFFFF, tcp_flags=0x18)
+    assert not conn.insp.done  # the ClientHello is read; the server's answer is still to come
+    conn.send(False, server_hello("wrap"))
     assert conn.insp.done
     flow = conn.result()
     assert flow.names.sni == ["imap.example.org"] and flow.alpn == ["imap"]
-    assert flow.app_protocol == "imaps"
+    assert flow.app_protocol == "imaps" and flow.tls_established is True
 
 
 def test_overlapping_retransmission_with_new_bytes_and_no_syn() -> None:
@@ -242,10 +245,14 @@ def test_imap_starttls_then_client_hello() -> None:
     hello = _tls_hello("mail.example.org")
     conn.send(True, hello[:40])
     conn.send(True, hello[40:])
+    assert not conn.insp.done
+    conn.send(False, server_hello("starttls")[:20])
+    assert not conn.insp.done
+    conn.send(False, server_hello("starttls")[20:])
     assert conn.insp.done
     flow = conn.result()
     assert (flow.app_protocol, flow.starttls, flow.names.sni) == ("imap", True, ["mail.example.org"])
-    assert not flow.cleartext_credentials
+    assert not flow.cleartext_credentials and flow.tls_established is True
 
 
 def test_cleartext_login_frames_and_no_password_kept() -> None:
@@ -364,10 +371,12 @@ def test_http_connect_tunnel_to_imaps_and_refused_tunnel() -> None:
     assert not conn.insp.done
     conn.send(False, b"HTTP/1.1 200 Connection established\r\n\r\n")
     conn.send(True, _tls_hello("imap.example.org"))
+    conn.send(False, server_hello("tunnel"))
     assert conn.insp.done
     flow = conn.result(sport=8080)
     assert flow.names.http_host == ["imap.example.org:993"] and flow.names.sni == ["imap.example.org"]
     assert flow.app_protocol == "imaps" and flow.notes == ["HTTP CONNECT tunnel to imap.example.org:993"]
+    assert flow.tls_established is True
     refused = _Conn(3128)
     refused.send(True, b"CONNECT smtp.example.org:25 HTTP/1.1\r\n\r\n")
     refused.send(False, b"HTTP/1.1 403 Forbidden\r\n\r\n")
@@ -383,3 +392,19 @@ def test_unreadable_payload_on_mail_ports_is_named_by_port() -> None:
         conn.send(True, b"\x00\x01binary\n")
         conn.send(False, b"\x02\x03binary\n")
         assert conn.result().app_protocol == want, port
+
+
+def test_imap_literals_by_exact_count_and_the_command_after_them() -> None:
+    """The capture path and the mitmproxy converter follow mail with one follower (analysis.protocols.mail).
+    Changed with it: the rest of an IMAP command after a literal is read as that command's continuation, so
+    the size of a second literal there (MULTIAPPEND) is honoured; before, that line was parsed as a command
+    and the second literal's content (here a message quoting a LOGIN) as the next one."""
+    conn = _Conn(143)
+    conn.send(False, b"* OK ready\r\n")
+    quoted = b"c LOGIN bob secret\r\n"
+    conn.send(True, b"a APPEND INBOX {5}\r\nhello {%d}\r\n" % len(quoted))
+    conn.send(True, quoted + b"\r\n")
+    conn.send(False, b"a OK appended\r\n")
+    frame = conn.send(True, b"b LOGIN lft2 pw\r\n")
+    flow = conn.result()
+    assert flow.app_protocol == "imap" and flow.credential_frames == [frame]

@@ -80,9 +80,9 @@ def _h2_request(authority: str) -> bytes:
     return b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + headers
 
 
-def _tcpdump(tcpdump: str, out: Path) -> subprocess.Popen:
-    cmd = [tcpdump, "-i", "lo", "-U", "--immediate-mode", "-n", "-w", str(out),
-           "tcp and (host 127.0.0.1 or host 127.0.0.77)"]
+def _tcpdump(tcpdump: str, out: Path, expression: str = "tcp and (host 127.0.0.1 or host 127.0.0.77)"
+             ) -> subprocess.Popen:
+    cmd = [tcpdump, "-i", "lo", "-U", "--immediate-mode", "-n", "-w", str(out), expression]
     if os.geteuid() == 0:
         cmd[1:1] = ["-Z", "root"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -132,9 +132,9 @@ def test_keylog_reveals_http_host_and_mail_commands_inside_tls(tmp_path: Path) -
     assert smtp.auth_mechanisms == ["PLAIN"] and any("EHLO AUTH" in n for n in smtp.notes)
     assert SECRET not in repr(capture.flows) and plain.decode() not in repr(capture.flows)
     # the same through the flow table's own records (other loopback traffic may be in the capture too)
-    from analysis.pipeline import load_inputs
+    from analysis.pipeline import load
 
-    loaded = load_inputs([str(pcap)])
+    loaded = load([str(pcap)])
     found = [f for f in loaded.flows if (f.client, f.server) == web_ends]
     assert len(found) == 1
     apply_keylog(loaded, [str(pcap)], keylog)

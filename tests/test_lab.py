@@ -328,6 +328,26 @@ def test_shipped_captures_give_their_verdicts(scenario, receive, send):
         assert "mail-relay" not in kinds and "third-party-login" not in kinds
 
 
+def test_shipped_egress_capture_is_relayed_from_evidence_alone():
+    """No catalog: the logins come from 127.42.1.11, the phone talks to 127.42.1.10, one AS owns both."""
+    from analysis.lab.run import analyze_lab
+
+    sample = CAPTURES / "relayed-egress"
+    logs = [sample / "dovecot.log", sample / "submission.log"]
+    report = analyze_lab([str(sample / "phone.pcapng")], sample / "case.toml", logs, [], canary=None,
+                         asn_db=[str(sample / "owners.csv")])
+    v = report["verdict"]
+    assert v["summary"] == "relayed" and v["mail_host_contacted"] is False
+    relay = v["relays"][0]
+    assert relay["basis"] == ["server-login"] and relay["link"] == "same-owner"
+    assert (relay["asn"], relay["as_org"], relay["login_addresses"]) == (64512, "Lab Vendor Cloud", ["127.42.1.11"])
+    assert "127.42.1.10" in relay["device_addresses"] and "127.42.1.11" not in relay["device_addresses"]
+    without_owners = analyze_lab([str(sample / "phone.pcapng")], sample / "case.toml", logs, [], canary=None)
+    relay = without_owners["verdict"]["relays"][0]
+    assert relay["link"] == "none" and relay["flows"] == []  # logins seen, but nothing ties them to the phone
+    assert without_owners["verdict"]["candidates"][0]["device_addresses"] == ["127.42.1.10"]
+
+
 def test_make_demo_prints_the_verdict_and_the_report_path(tmp_path):
     result = subprocess.run([sys.executable, "-m", "analysis.demo", str(tmp_path / "out")], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)

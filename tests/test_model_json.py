@@ -2,7 +2,7 @@
 
 import pytest
 
-from analysis.model import Endpoint, Evidence, Flow, Names, iso_utc
+from analysis.model import App, Endpoint, Evidence, Flow, Names, iso_utc
 
 
 def test_flow_to_json_matches_nested_to_json():
@@ -44,6 +44,10 @@ def test_json_line_is_the_json_of_to_json():
              evidence=Evidence("catalog:exact", tricky[2], "sni", None, None)),
         Flow(id=4, transport="tcp", client=Endpoint("127.0.0.2", 1), server=Endpoint("127.0.0.1", 2),
              first_seen=5.0, last_seen=None),
+        Flow(id=5, transport="tcp", client=Endpoint("127.0.0.2", 1), server=Endpoint("127.0.0.1", 2),
+             app=App(id=tricky[0], name=tricky[3], uid=-1, source="pcapdroid")),
+        Flow(id=6, transport="udp", client=Endpoint("127.0.0.2", 1), server=Endpoint("127.0.0.1", 2),
+             app=App(id=None, name=None, uid=None, source="app-privacy-report")),
     ]
     for flow in flows:
         assert flow.json_line() == _dumps(flow)
@@ -100,7 +104,7 @@ def test_iso_utc_rounds_as_datetime_does():
 def test_json_line_of_classified_flows():
     """Classified flows carry evidence (``maildetour flows`` classifies): the direct text still equals json.dumps."""
     from analysis.case import load_case
-    from analysis.pipeline import classify_capture, load_inputs
+    from analysis.pipeline import flow_table
     from tests.conftest import ROOT
 
     checked = 0
@@ -108,8 +112,7 @@ def test_json_line_of_classified_flows():
         if not (folder / "phone.pcapng").is_file():
             continue
         case = load_case(str(folder / "case.toml"), environ={})
-        capture = load_inputs([str(folder / "phone.pcapng")], case)
-        classify_capture(capture, case, [str(ROOT / "analysis" / "data" / "lab-catalog.toml")])
+        capture = flow_table([str(folder / "phone.pcapng")], case, [str(ROOT / "analysis/data/lab-catalog.toml")])
         for flow in capture.flows:
             assert flow.evidence is not None
             assert flow.json_line() == _dumps(flow), (folder.name, flow.id)

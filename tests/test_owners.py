@@ -264,9 +264,9 @@ def test_relayed_capture_report_flows_and_appendix(tmp_path, capsys):
 
 
 def test_json_line_stays_identical_with_an_as(tmp_path):
-    from analysis.pipeline import load_inputs
+    from analysis.pipeline import load
 
-    capture = load_inputs([str(RELAYED / "phone.pcapng")])
+    capture = load([str(RELAYED / "phone.pcapng")])
     owners = write_csv(tmp_path / "o.csv", ['127.42.0.0,127.42.255.255,4200000000,"Quote "" and ünïcode"'])
     annotate(capture.flows, AsnDatabase.load([str(owners)]))
     assert capture.flows

@@ -1,11 +1,12 @@
 """Payload inspection in a second process gives exactly what inspection in-process gives.
 
 Big captures are inspected by a child process (analysis/capture/parallel.py); the flow table, DNS entries,
-canary findings and input description must not depend on which path ran, nor on timing.
+canary hits and input description must not depend on which path ran, nor on timing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import shutil
 import sys
@@ -30,7 +31,7 @@ def snapshot(capture: Capture) -> dict:
         "flows": [f.to_json() for f in capture.flows],
         "dns": [d.to_json() for d in capture.dns],
         "inputs": [i.to_json() for i in capture.inputs],
-        "findings": [f.to_json() for f in capture.findings],
+        "hits": [dataclasses.asdict(h) for h in capture.hits],
     }
 
 
@@ -53,13 +54,13 @@ def test_shipped_capture_same_in_both_paths(path):
 
 
 def test_canary_findings_same_in_both_paths(tmp_path):
-    """The canary search stays in the parent; its findings and frames must not change."""
+    """The canary search stays in the parent; its hits and frames must not change."""
     path = tmp_path / "leaky.pcap"
     write_leaky(path)
     case = Case(username="lft2", mail_hosts=[MailHost(MAIL_HOST)], mail_addresses=[MAIL_IP])
     case.set_canary(CANARY)
     remote, local = both(path, case=case)
-    assert len(remote["findings"]) >= 2
+    assert len(remote["hits"]) >= 2 and all(h["frame"] for h in remote["hits"])
     assert remote == local
 
 
@@ -140,4 +141,4 @@ def test_child_reads_the_parents_descriptor(tmp_path):
 
 
 def test_shipped_captures_exist():
-    assert len(SHIPPED) == 3 and all(Path(p).stat().st_size > 0 for p in SHIPPED)
+    assert len(SHIPPED) == 4 and all(Path(p).stat().st_size > 0 for p in SHIPPED)

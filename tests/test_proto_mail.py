@@ -1,11 +1,23 @@
-"""IMAP/POP3/SMTP line parsing and the MailSession state machine; SOCKS handshakes in front of them."""
+"""IMAP/POP3/SMTP line parsing, recognising the dialogue, the MailSession follower; SOCKS handshakes in front."""
 
 from __future__ import annotations
 
 import base64
 
+import pytest
+
 from analysis.protocols import socks
-from analysis.protocols.mail import MailSession, client_protocol, greeting_protocol, parse_command, reply_kind
+from analysis.protocols.mail import (
+    POP3_PORTS,
+    SMTP_PORTS,
+    MailSession,
+    app_protocol,
+    client_protocol,
+    greeting_protocol,
+    parse_command,
+    recognise,
+    reply_kind,
+)
 
 SECRET = "Canary-Pa55word!"
 
@@ -149,3 +161,98 @@ def test_socks5_and_socks4a_handshakes() -> None:
     assert status == "ok" and (req.host, req.port, req.client_length) == ("smtp.example.org", 25, len(v4a))
     assert socks.server_length(4, b"\x00\x5a\x00\x00\x00\x00\x00\x00") == ("ok", 8)
     assert socks.parse_client(b"\x16\x03\x01")[0] == "no"
+
+
+# ---- the one follower: recognising the dialogue, its app protocol word, bytes fed in order ------------------
+
+@pytest.mark.parametrize(("server", "client", "port", "whole", "expected"), [
+    (b"* OK Dovecot ready.", None, 10143, False, "imap"),
+    (b"+OK POP3 ready", None, 8110, False, "pop3"),
+    (b"220 mx.example.org ESMTP Postfix", None, 8025, False, "smtp"),  # "SMTP" in the banner
+    (b"220 ready", None, 465, False, "smtp"),  # a bare 220 on an SMTP port (465 included)
+    (b"220 ready", None, 2525, False, "smtp"),
+    (b"220 ProFTPD", b"USER anonymous", 21, False, ""),  # a bare 220 elsewhere needs an SMTP client
+    (b"220 relay", b"EHLO phone", 10025, False, "smtp"),
+    (b"220 relay", None, 10025, True, None),  # ... so a proxy waits for the client's first line
+    (None, b"a1 CAPABILITY", 10143, False, "imap"),  # the client's first command
+    (None, b"\x00binary", 143, False, "imap"),  # a plaintext mail port: the capture may begin mid-session
+    (b"* 3 EXISTS", None, 143, False, "imap"),
+    (b"* 3 EXISTS", None, 143, True, ""),  # ... but not when the proxy saw the server greet otherwise
+    (b"HTTP/1.1 200 OK", None, 993, False, None),  # implicit-TLS ports are never guessed from text
+    (b"HTTP/1.1 200 OK", b"GET / HTTP/1.1", 8080, False, ""),
+    (None, None, 143, False, None),
+])
+def test_recognise(server, client, port, whole, expected) -> None:
+    assert recognise(server, client, port, whole) == expected
+
+
+@pytest.mark.parametrize(("dialogue", "port", "tls", "expected"), [
+    ("imap", 143, False, "imap"),
+    ("smtp", 587, False, "submission"),
+    ("smtp", 2525, False, "smtp"),
+    ("imap", 993, True, "imaps"),
+    ("smtp", 587, True, "smtps"),
+    ("pop3", 995, True, "pop3s"),
+    ("", 143, False, None),  # recognised as not mail: the port does not decide
+    (None, 993, True, "imaps"),  # nothing readable: the port, served the way the connection went
+    (None, 993, False, None),
+    (None, 143, True, None),
+    (None, 2525, False, "smtp"),
+    (None, 995, None, "pop3s"),  # TLS unknown: any mail port
+    (None, 8080, None, None),
+])
+def test_app_protocol(dialogue, port, tls, expected) -> None:
+    assert app_protocol(dialogue, port, tls) == expected
+
+
+def test_port_sets_follow_the_vocabulary() -> None:
+    assert SMTP_PORTS == {25, 465, 587, 2525} and POP3_PORTS == {110, 995}
+    assert client_protocol(b"AUTH LOGIN", 2525) == "smtp"  # 2525: the alternative submission port
+
+
+def _feed(session: MailSession, client: bool, chunks: list[bytes]) -> list[int]:
+    """Feed chunks as a stream would deliver them (unused bytes wait, as a loader keeps them); the frame of a
+    byte is the number of the chunk it came in. Returns the bytes used per call."""
+    pending, starts, used_per_call = b"", [], []
+    for number, chunk in enumerate(chunks, start=1):
+        starts.append((len(pending), number))  # where each chunk's bytes begin in ``pending``
+        pending += chunk
+        marks = tuple(starts)
+        used = session.feed(client, pending, lambda i, marks=marks: max(n for at, n in marks if at <= i))
+        used_per_call.append(used)
+        pending = pending[used:]
+        starts = [(max(0, at - used), n) for at, n in starts]
+    return used_per_call
+
+
+def test_feed_passes_literals_by_exact_count_across_chunks() -> None:
+    s = MailSession("imap")
+    s.feed(False, b"* OK ready\r\n", lambda i: 1)
+    body = b"From: a\r\na9 LOGIN bob hunter2\r\n" + b"x" * 6000  # a message quoting a LOGIN, one long line
+    head = b"a1 APPEND INBOX {%d}\r\n" % len(body)
+    _feed(s, True, [head + body[:3000], body[3000:5000], body[5000:] + b"\r\n",
+                    f"a2 LOGIN lft2 {SECRET}\r\n".encode()])
+    assert s.commands == ["APPEND", "LOGIN"] and s.credential_frames == [4]
+    _no_secret(s)
+
+
+def test_feed_reads_the_rest_of_a_command_after_its_literal_as_its_continuation() -> None:
+    """MULTIAPPEND (RFC 3502): the second literal's size is on the line after the first literal."""
+    s = MailSession("imap")
+    quoted = b"c LOGIN bob secret\r\n"
+    _feed(s, True, [b"a APPEND INBOX {5}\r\nhello {%d}\r\n" % len(quoted) + quoted + b"\r\n", b"b NOOP\r\n"])
+    assert s.commands == ["APPEND", "NOOP"] and not s.cleartext_credentials
+
+
+def test_feed_stops_at_tls_and_drops_runaway_lines() -> None:
+    s = MailSession("smtp")
+    assert s.feed(False, b"220 mx ESMTP\r\n", lambda i: 1) == 14
+    hello = b"\x16\x03\x01\x00\x05hello"
+    assert s.feed(True, b"EHLO x\r\nSTARTTLS\r\n" + hello, lambda i: 2) == 18  # the TLS bytes wait
+    used = s.feed(False, b"220 go ahead\r\n\x16\x03\x03", lambda i: 3)
+    assert used == 14 and s.starttls and s.awaiting_tls  # the server's TLS bytes wait too
+    runaway = MailSession("pop3")
+    assert runaway.feed(True, b"X" * 5000, lambda i: 1) == 5000  # no line end within MAX_LINE: dropped
+    assert runaway.feed(True, b"X" * 100, lambda i: 2) == 0  # a short unfinished line waits
+    assert runaway.feed(True, b"X" * 100 + b"\r\nUSER lft2\r\n", lambda i: 3) == 113
+    assert runaway.commands == ["USER"]

@@ -10,12 +10,16 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from analysis.protocols.quic import (
+    SALT_D23,
+    SALT_D29,
+    SALT_V1,
     V1,
     V2,
     InitialReader,
     client_hello_from_datagrams,
     client_initial_keys,
     crypto_frames,
+    is_reserved,
     parse_long_header,
 )
 from analysis.protocols.tls import parse_handshake
@@ -105,9 +109,10 @@ def test_rfc_client_initial_vectors(packet: bytes) -> None:
     assert ch.supported_versions == [0x0304]
 
 
-def _protect(version: int, key_dcid: bytes, dcid: bytes, pn: int, frames: bytes, size: int = 0) -> bytes:
-    """Build a client Initial packet the way a client does (for reassembly tests)."""
-    keys = client_initial_keys(version, key_dcid)
+def _protect(version: int, key_dcid: bytes, dcid: bytes, pn: int, frames: bytes, size: int = 0,
+             salt: bytes | None = None) -> bytes:
+    """Build a client Initial packet the way a client does (``salt``: the version's first by default)."""
+    keys = client_initial_keys(version, key_dcid, salt)
     ptype = 0b01 if version == V2 else 0b00
     payload = frames + bytes(max(0, size - len(frames)))
     first = 0xC0 | (ptype << 4) | 0x03  # 4-byte packet number
@@ -174,6 +179,19 @@ def test_crypto_reassembled_from_several_packets_out_of_order(version: int) -> N
     assert reader.add_datagram(p2 + p3)  # two packets coalesced in one datagram
     assert reader.client_hello is not None
     assert reader.client_hello.sni == "example.com"
+
+
+@pytest.mark.parametrize("salt", [SALT_D29, SALT_V1], ids=["draft-29-salt", "v1-salt"])
+@pytest.mark.parametrize("version", [0x0A0A0A0A, 0x1A2A3A4A, 0xFAFAFAFA])
+def test_reserved_versions_are_read_with_either_salt_wireshark_uses(version: int, salt: bytes) -> None:
+    """0x?a?a?a?a versions: tshark 4.0 reads their Initials as draft-29, later Wireshark as v1."""
+    assert is_reserved(version) and not is_reserved(V1) and not is_reserved(0x0A0A0A0B)
+    hello = crypto_frames(_decrypt_vector())[0][1]
+    reader = InitialReader()
+    assert reader.add_datagram(_protect(version, DCID, DCID, 0, _crypto(0, hello), 1162, salt=salt))
+    assert reader.client_hello is not None and reader.client_hello.sni == "example.com"
+    wrong = _protect(version, DCID, DCID, 0, _crypto(0, hello), 1162, salt=SALT_D23)  # a salt no one uses
+    assert client_hello_from_datagrams([wrong]) is None
 
 
 def test_real_initials(shared_captures) -> None:

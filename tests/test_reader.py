@@ -127,8 +127,9 @@ def test_sha256_is_of_the_stored_file(tmp_path):
 
 
 def test_pcapng_interfaces_sections_and_blocks(tmp_path):
-    """Several IDBs with different link types and resolutions, EPB/SPB/obsolete PB, an unknown block,
-    and a second section in big-endian order (its interfaces numbered from 0 again)."""
+    """Several IDBs with different link types and resolutions, EPB/SPB/obsolete PB, an unknown custom block
+    (a frame without packet, frame 1, as Wireshark numbers it), and a second section in big-endian order (its
+    interfaces numbered from 0 again)."""
     v4 = session()
     v6 = session(v6=True)
     e4 = [eth(p) for p in v4]
@@ -144,11 +145,11 @@ def test_pcapng_interfaces_sections_and_blocks(tmp_path):
     ])
     cap = load(tmp_path, data, "x.pcapng")
     info = cap.inputs[0]
-    assert info.format == "pcapng" and info.complete and info.packets == 16
+    assert info.format == "pcapng" and info.complete and info.packets == 17
     got = {(f.transport, f.client.ip, f.server.ip): (f.packets, f.bytes, f.first_frame) for f in cap.flows}
-    assert got[("tcp", C4, S4)] == (6, sum(map(len, e4[:4])) + len(e4[4]) + len(e4[5]), 1)
-    assert got[("tcp", C6, S6)] == (6, sum(map(len, sll[:6])), 5)
-    assert got[("udp", C4, DNS4)] == (2, len(e4[6]) + len(e4[7]), 15)
+    assert got[("tcp", C4, S4)] == (6, sum(map(len, e4[:4])) + len(e4[4]) + len(e4[5]), 2)
+    assert got[("tcp", C6, S6)] == (6, sum(map(len, sll[:6])), 6)
+    assert got[("udp", C4, DNS4)] == (2, len(e4[6]) + len(e4[7]), 16)
     v6flow = next(f for f in cap.flows if f.client.ip == C6 and f.transport == "tcp")
     assert v6flow.first_seen == pytest.approx(T0 + 10, abs=1e-6)
 

@@ -16,10 +16,10 @@ from analysis.case import Case, MailHost
 from analysis.catalog import Catalog
 from analysis.classify import classify
 from analysis.cli import main
-from analysis.findings_text import TEMPLATES, TITLES, explain, message
 from analysis.logs.correlate import Login
 from analysis.model import Capture, DnsEntry, Endpoint, Flow, InputInfo
 from analysis.relays import Ownership, is_shared, shared_networks
+from analysis.text import TEMPLATES, TITLES, explain, message
 from analysis.verdict import decide
 from tests import scenarios
 from tests.conftest import ROOT, require_tool

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.findings_text import explain, message
 from analysis.report.csvout import COLUMNS, safe_cell
 from analysis.report.markdown import code, md
 from analysis.report.render import ReportError, render
+from analysis.text import explain, message
 from tests.test_report_build import (
     CANARY,
     FORMULA_SNI,
@@ -168,13 +168,14 @@ def test_csv_columns_and_formula_injection(report):
 
 def test_report_csv_and_flows_csv_are_one_layout():
     """The report's CSV and ``maildetour flows --format csv`` come from one function: same header, same rows."""
-    from analysis.pipeline import classify_capture
+    from analysis.catalog import Catalog
+    from analysis.classify import classify
     from analysis.report.flowtable import render_flows
 
     capture, case = relay_capture(), make_case(canary=None)
     report = analysed(capture, case)
     flows_capture = relay_capture()
-    classify_capture(flows_capture, case)
+    classify(flows_capture, case, Catalog.load())
     from_report = list(csv.reader(io.StringIO(render(report, "csv", "en"))))
     from_flows = list(csv.reader(io.StringIO(render_flows(flows_capture, "csv"))))
     assert from_report[0] == from_flows[0] == list(COLUMNS)
@@ -215,7 +216,7 @@ def test_relocalised_json_findings(report):
     relay = next(f for f in de["findings"] if f["kind"] == "mail-relay")
     assert relay["message"] == message("mail-relay", "de", **relay["details"])
     custom = next(f for f in de["findings"] if f["kind"] == "custom-login")
-    assert custom["message"] == "login with [REDACTED]"  # a kind findings_text does not know: the stored text stays
+    assert custom["message"] == "login with [REDACTED]"  # a kind analysis.text does not know: the stored text stays
     assert render(report, "json", "en") == render(json.loads(render(report, "json", "en")), "json", "en")
 
 

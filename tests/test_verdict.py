@@ -11,8 +11,8 @@ import pytest
 from analysis.case import Case, MailHost
 from analysis.catalog import Catalog
 from analysis.classify import classify
-from analysis.findings_text import TEMPLATES, explain, message
 from analysis.model import Capture, DnsEntry, Endpoint, Flow, InputInfo
+from analysis.text import TEMPLATES, explain, message
 from analysis.verdict import channel, decide, display_filter
 from tests import scenarios
 from tests.conftest import require_tool
@@ -161,6 +161,8 @@ def test_port_fallback_when_payload_unseen(catalog):
         ("smtps", 465, "send"),
         ("submission", 587, "send"),
         ("smtp", 2525, "send"),
+        ("other", 2525, "send"),  # changed: 2525, the alternative submission port, counts as send by port too
+        ("tls", 2525, "send"),
         ("other", 110, "receive"),
         ("other", 25, "send"),
         ("http", 143, None),

@@ -1,10 +1,12 @@
-"""Capture files (pcap, pcapng, gzip) -> Capture: the flow table, DNS entries and the input's description."""
+"""Capture files (pcap, pcapng, gzip) -> Capture: the flow table, DNS entries, raw canary hits and the input's
+description. Nothing here classifies: the pipeline does, afterwards."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 
+from analysis.capture.canaryhits import PayloadHits
 from analysis.capture.flowtable import FlowTable
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.capture.parallel import RemoteInspection, worth_a_worker
@@ -13,7 +15,6 @@ from analysis.case import Case
 from analysis.dnsmap import attach_dns_names
 from analysis.errors import InputError
 from analysis.model import Capture
-from analysis.sources.leaks import PayloadLeaks, classified_findings
 
 BULK_MIN_BYTES = 16 << 20  # smaller captures are read faster without importing numpy
 
@@ -27,20 +28,19 @@ def worth_bulk(path: str) -> bool:
 
 
 def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
-                 case: Case | None = None, catalog_paths: list[str] | tuple[str, ...] = (),
-                 parallel: bool | None = None, bulk: bool | None = None) -> Capture:
+                 case: Case | None = None, parallel: bool | None = None, bulk: bool | None = None) -> Capture:
     """Read one capture file in a single streaming pass.
 
     Raises InputError when nothing can be read; a file damaged later gives everything read up to the
     damage, with ``complete=False``, the byte offset and a warning in its InputInfo. With a ``case`` whose
-    canary is set, what the clients sent in clear is searched for it (``credential-leak`` findings; the
-    flows' categories for them come from the bundled catalog and ``catalog_paths``). The payloads are
+    canary is set, what the clients sent in clear is searched for it and the account's names (``hits``, each
+    with its frame; ``analysis.leaks`` judges them once the flows are classified). The payloads are
     inspected in a second process when ``parallel`` is True, or when it is None and the file is big enough;
     frames of settled conversations are counted in bulk (``analysis.capture.bulk``) when ``bulk`` is True,
     or when it is None and the file is big, mapped and has no canary to search for.
     """
     reader = CaptureReader(path, input_index, progress)
-    leaks = PayloadLeaks(case) if case is not None and case.canary else None
+    canary = PayloadHits(case.matcher()) if case is not None and case.canary else None
     remote = None
     if parallel or (parallel is None and worth_a_worker(path)):
         try:
@@ -48,23 +48,23 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
         except OSError:  # no second process to be had: inspect here
             remote = None
     try:
-        table = FlowTable(leaks, remote)
+        table = FlowTable(canary, remote)
         mapped = reader.file_map()[0] is not None
-        if leaks is None and mapped and (bulk or (bulk is None and worth_bulk(path))):
+        if canary is None and mapped and (bulk or (bulk is None and worth_bulk(path))):
             from analysis.capture.bulk import run_bulk  # numpy: imported only for big captures
 
             run_bulk(table, reader)
         else:
             table.run(reader.records())
-        return _finish(path, input_index, reader, table, case, leaks, catalog_paths)
+        return _finish(path, input_index, reader, table, canary)
     finally:
         if remote is not None:
             remote.close()
 
 
-def _finish(path: str, input_index: int, reader: CaptureReader, table: FlowTable, case: Case | None,
-            leaks: PayloadLeaks | None, catalog_paths: list[str] | tuple[str, ...]) -> Capture:
-    """The table's flows, DNS entries and canary findings; warnings for what could not be read."""
+def _finish(path: str, input_index: int, reader: CaptureReader, table: FlowTable,
+            canary: PayloadHits | None) -> Capture:
+    """The table's flows, DNS entries and canary hits; warnings for what could not be read."""
     info = reader.info
     info.packets = table.frames
     if reader.interfaces and not any(lt in SUPPORTED_LINKTYPES for lt in reader.interfaces):
@@ -76,12 +76,9 @@ def _finish(path: str, input_index: int, reader: CaptureReader, table: FlowTable
     if lost:
         info.warnings.append(f"{lost} fragmented IP datagrams could not be reassembled (fragments missing)")
     flows = table.flows(input_index)
+    info.warnings.extend(reader.apps.attach(flows))  # PCAPdroid's app of each flow
     dns = table.dns.entries()
     attach_dns_names(flows, dns)
-    findings = []
-    if leaks is not None:
-        hits = leaks.resolved(table.flow_of)
-        if hits:
-            findings = classified_findings(case, leaks.scanner, hits, dns, catalog_paths)
-    return Capture(inputs=[info], flows=flows, dns=dns, findings=findings)
+    hits = canary.hits(table.flow_of) if canary is not None else []
+    return Capture(inputs=[info], flows=flows, dns=dns, hits=hits)
 

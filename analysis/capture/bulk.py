@@ -5,15 +5,18 @@ False), and it only waits for its inspector once both sequence bases are known (
 table would just count its frames and hand their payload to the inspector. In a big capture most frames
 are of such conversations. Here a batch of frames is decoded at once from the mapped file (link layer, IP,
 TCP/UDP header fields), each frame's conversation is found with one dictionary look-up per distinct
-address/port key, and packets, bytes, the last frame and the times are added up per conversation, in
-arrays that the conversations get at the end. The other frames go through ``FlowTable.count`` in frame
-order; payloads of waiting conversations go to their inspector in frame order too. The table ends exactly
-as after the plain pass (tests/test_bulk.py compares both on every capture, in batches of many sizes).
+address/port key, and packets, bytes, payload bytes, the last frame and the times are added up per
+conversation, in arrays that the conversations get at the end; the first pure ACK and first payload of
+each side of a TCP connection (for its Zeek history, ``analysis.capture.connstate``) are taken per batch.
+The other frames go through ``FlowTable.count`` in frame order; payloads of waiting conversations go to
+their inspector in frame order too. The table ends exactly as after the plain pass (tests/test_bulk.py
+compares both on every capture, in batches of many sizes).
 
 What keeps it exact:
 - a key (one direction of a conversation) is counted in bulk only while its conversation is settled or
   waiting; its SYNs always go to the table (one may start a new connection on the same ports), after
-  which both directions are looked up again;
+  which both directions are looked up again; its FINs and RSTs go to the table too (the connection's
+  state), one by one, while its other frames are still counted in bulk;
 - frames the table ignores (ARP, ICMP, truncated headers...) go to it anyway, as they come;
 - a batch with a frame whose conversation cannot be told here (IP options, extension headers, fragments,
   tunnel ports, MPLS, link types not decoded here) goes through the table whole.
@@ -26,7 +29,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from analysis.capture.flowtable import SYN, TCP, UDP, few_collections
+from analysis.capture.connstate import CONTROL
+from analysis.capture.flowtable import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections
 from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
@@ -83,7 +87,8 @@ REACH = 80  # every field read lies within this many bytes of the frame's start
 class Decoded(NamedTuple):
     """Per frame of a batch: ``plain`` (a TCP/UDP segment the table counts, decoded here) and ``unknown``
     (its conversation cannot be told here); for plain frames the IP offset (from the frame's start), the
-    protocol, the IP version (``v6``) and whether the TCP SYN flag is set."""
+    protocol, the IP version (``v6``), whether the TCP SYN flag is set and whether any of SYN, FIN or RST
+    is (``control``)."""
 
     plain: np.ndarray
     unknown: np.ndarray
@@ -91,6 +96,7 @@ class Decoded(NamedTuple):
     proto: np.ndarray
     v6: np.ndarray
     syn: np.ndarray
+    control: np.ndarray
     l4: np.ndarray  # offset of the TCP/UDP header in the file
     l4end: np.ndarray  # where the segment ends (IP length, cut at the captured length)
 
@@ -160,8 +166,8 @@ def decode(v: FileViews, c: Columns) -> Decoded:
     tunnel = plain & ~tcp & (TUNNEL[ports >> 16] | TUNNEL[ports & 0xFFFF])  # may be a tunnel: not decoded here
     unknown |= tunnel
     plain &= ~tunnel
-    syn = plain & tcp & (at(v.u8, l4 + 13) & SYN != 0)
-    return Decoded(plain, unknown, ipo, proto, v6, syn, l4, l4end)
+    tcp_flags = np.where(plain & tcp, at(v.u8, l4 + 13), 0)
+    return Decoded(plain, unknown, ipo, proto, v6, tcp_flags & SYN != 0, tcp_flags & CONTROL != 0, l4, l4end)
 
 
 def _payloads(v: FileViews, d: Decoded, idx: np.ndarray) -> tuple[list, list, list, list]:
@@ -250,16 +256,16 @@ class BulkCounter:
         nosyn = np.ones(len(keys.convs) + 1, bool)
         nosyn[slot[d.syn[plain]]] = False
         nosyn[-1] = False
-        static = nosyn[slot]
+        static = nosyn[slot] & ~d.control[plain]  # a FIN or RST of a settled key goes to the table alone
         rest = np.ones(n, bool)
         rest[plain[static]] = False
         ci = np.flatnonzero(rest)
         key_of = np.full(n, u, np.int64)  # u: not a plain frame (the table decodes it)
         key_of[plain] = keys.inv
         # a frame's entry in ``state``: its key's code (slot * 2 + side B) once settled, else -1, and in
-        # ``waiting`` what its inspector needs while it waits; SYNs and frames without a key look at the
-        # entries past the end, which stay -1 and None
-        look = np.where(d.syn, u, key_of)
+        # ``waiting`` what its inspector needs while it waits; SYNs, FINs, RSTs and frames without a key look at
+        # the entries past the end, which stay -1 and None
+        look = np.where(d.control, u, key_of)
         state = [code for code, _wait in found] + [-1]
         waiting = [wait for _code, wait in found] + [None]
         codes: list[int] = []
@@ -272,7 +278,7 @@ class BulkCounter:
         idx = np.concatenate([plain[static], ci[kept]])
         if len(idx):
             code = np.concatenate([code[static], later])
-            self._add(c, base, idx, keys.convs, code >> 1, (code & 1) == 0)
+            self._add(c, d, base, idx, keys.convs, code >> 1, (code & 1) == 0)
 
     def _records(self, c: Columns, idx: np.ndarray):
         """The frames ``idx`` as the reader's record tuples."""
@@ -313,7 +319,7 @@ class BulkCounter:
             j = key_of[k]
             if j == u:
                 continue
-            if g == u:  # a SYN: a new connection may have replaced the conversation, in both directions
+            if g == u and flags[k] & SYN:  # a new connection may have replaced the conversation, both ways
                 state[j], waiting[j] = -1, None
                 r = keys.reverse(j)
                 if r >= 0:
@@ -321,14 +327,18 @@ class BulkCounter:
             if state[j] < 0:
                 state[j], waiting[j] = keys.look(j)
 
-    def _add(self, c: Columns, base: int, bulk: np.ndarray, slots: list, slot: np.ndarray,
+    def _add(self, c: Columns, d: Decoded, base: int, bulk: np.ndarray, slots: list, slot: np.ndarray,
              is_a: np.ndarray) -> None:
         """Add the bulk frames' counts to their conversations' sums (the conversations get them in
-        ``finish``)."""
+        ``finish``); mark the first pure ACK and payload of each side of a TCP connection at once."""
         m = len(slots)
         code = slot * 2 + (~is_a)
         pkts = np.bincount(code, minlength=2 * m).reshape(m, 2)
         nbytes = np.bincount(code, weights=c.origlen[bulk], minlength=2 * m).astype(np.int64).reshape(m, 2)
+        pay, tcp, tcp_flags = self._payload(d, bulk)
+        payload = np.bincount(code, weights=pay, minlength=2 * m).astype(np.int64).reshape(m, 2)
+        if tcp.any():
+            self._firsts(slots, slot[tcp], is_a[tcp], pay[tcp], tcp_flags[tcp], bulk[tcp] + (base + 1))
         last = np.zeros(m, np.int64)
         np.maximum.at(last, slot, bulk + (base + 1))
         hi = np.full(m, -np.inf)
@@ -336,8 +346,41 @@ class BulkCounter:
         ts = c.ts[bulk]
         np.maximum.at(hi, slot, ts)
         np.minimum.at(lo, slot, ts)
-        self.sums.add(np.array([conv.index for conv in slots], np.int64), pkts, nbytes, last, lo, hi)
+        self.sums.add(np.array([conv.index for conv in slots], np.int64), pkts, nbytes, payload, last, lo, hi)
         self.bulk_frames += len(bulk)
+
+    def _payload(self, d: Decoded, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Payload bytes of the plain frames ``idx`` as the flow table counts them, which are TCP, and their
+        TCP flags (UDP frames: 0)."""
+        v = self.views
+        l4, l4end = d.l4[idx], d.l4end[idx]
+        tcp = d.proto[idx] == TCP
+        udp_pay = l4end - l4 - 8
+        tcp_l4 = np.where(tcp, l4, 0)  # TCP's fields lie inside its frame; a UDP frame's place may not have them
+        tcp_pay = np.maximum(l4end - l4 - (v.u8[tcp_l4 + 12] >> 4).astype(np.int64) * 4, 0)
+        return np.where(tcp, tcp_pay, udp_pay), tcp, np.where(tcp, v.u8[tcp_l4 + 13], 0)
+
+    @staticmethod
+    def _firsts(slots: list, slot: np.ndarray, is_a: np.ndarray, pay: np.ndarray, tcp_flags: np.ndarray,
+                frames: np.ndarray) -> None:
+        """Each side's first pure ACK and first packet with payload among bulk TCP frames (never SYN, FIN or
+        RST: those go to the table), into ``Conv.first`` when earlier than what it holds (the table marks
+        the frames it sees)."""
+        bit = np.where(pay > 0, 2, np.where(tcp_flags & ACK, 1, 0)) << np.where(is_a, 0, 2)
+        sel = np.flatnonzero(bit)
+        if not len(sel):
+            return
+        key = slot[sel] * 16 + bit[sel]
+        order = np.lexsort((frames[sel], key))
+        key, at = key[order], frames[sel][order]
+        head = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        for k, frame in zip(key[head].tolist(), at[head].tolist(), strict=True):
+            conv, b = slots[k >> 4], k & 15
+            first = conv.first
+            i = FIRST_SLOT[b]
+            if not first[i] or frame < first[i]:
+                first[i] = frame
+            conv.want &= ~b
 
     def finish(self) -> None:
         """Give every conversation its bulk sums."""
@@ -345,26 +388,27 @@ class BulkCounter:
 
 
 class _Sums:
-    """Bulk counts per conversation, by its place in ``FlowTable.convs``: packets and bytes from side A
-    and side B, the last frame, the first and last time."""
+    """Bulk counts per conversation, by its place in ``FlowTable.convs``: packets, bytes and payload bytes
+    from side A and side B, the last frame, the first and last time."""
 
     def __init__(self) -> None:
-        self.counts = np.zeros((0, 4), np.int64)
+        self.counts = np.zeros((0, 6), np.int64)
         self.last = np.zeros(0, np.int64)
         self.lo = np.zeros(0)
         self.hi = np.zeros(0)
 
-    def add(self, where: np.ndarray, pkts: np.ndarray, nbytes: np.ndarray, last: np.ndarray, lo: np.ndarray,
-            hi: np.ndarray) -> None:
+    def add(self, where: np.ndarray, pkts: np.ndarray, nbytes: np.ndarray, payload: np.ndarray, last: np.ndarray,
+            lo: np.ndarray, hi: np.ndarray) -> None:
         """Add per-conversation sums; ``where``: the conversations' places (each once)."""
         need = int(where.max()) + 1
         if need > len(self.last):
             size = max(need, 2 * len(self.last), 1024)
-            self.counts = np.concatenate([self.counts, np.zeros((size - len(self.last), 4), np.int64)])
+            self.counts = np.concatenate([self.counts, np.zeros((size - len(self.last), 6), np.int64)])
             self.last = np.concatenate([self.last, np.zeros(size - len(self.last), np.int64)])
             self.lo = np.concatenate([self.lo, np.full(size - len(self.lo), np.inf)])
             self.hi = np.concatenate([self.hi, np.full(size - len(self.hi), -np.inf)])
-        self.counts[where] += np.concatenate([pkts[:, :1], nbytes[:, :1], pkts[:, 1:], nbytes[:, 1:]], axis=1)
+        self.counts[where] += np.concatenate([pkts[:, :1], nbytes[:, :1], payload[:, :1], pkts[:, 1:], nbytes[:, 1:],
+                                              payload[:, 1:]], axis=1)
         self.last[where] = np.maximum(self.last[where], last)
         self.lo[where] = np.minimum(self.lo[where], lo)
         self.hi[where] = np.maximum(self.hi[where], hi)
@@ -374,12 +418,14 @@ class _Sums:
         n = len(self.last)
         rows = zip(convs[:n], self.counts.tolist(), self.last.tolist(), self.lo.tolist(), self.hi.tolist(),
                    strict=False)
-        for conv, (a_pkts, a_bytes, b_pkts, b_bytes), last, lo, hi in rows:
+        for conv, (a_pkts, a_bytes, a_pay, b_pkts, b_bytes, b_pay), last, lo, hi in rows:
             if a_pkts or b_pkts:
                 conv.a_pkts += a_pkts
                 conv.a_bytes += a_bytes
+                conv.a_pay += a_pay
                 conv.b_pkts += b_pkts
                 conv.b_bytes += b_bytes
+                conv.b_pay += b_pay
                 if last > conv.last_frame:
                     conv.last_frame = last
                 if hi > conv.last_ts:

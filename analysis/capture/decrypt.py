@@ -3,18 +3,21 @@
 tshark decrypts the capture with ``-o tls.keylog_file:FILE``; for every decrypted TCP stream we take the
 HTTP hosts (``http.host``, HTTP/2 ``:authority``) and the mail commands (IMAP, POP3, SMTP) and add them to
 the flow with the same 5-tuple. Command arguments are parsed in memory for the SASL mechanism and never kept.
+With the case's canary set, ``analysis.capture.tlscanary`` searches the decrypted bytes for it too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import subprocess
 
+from analysis.capture.tlscanary import endpoint, tls_hits
+from analysis.case import Case
 from analysis.errors import InputError
 from analysis.model import Capture, Flow
 from analysis.protocols.mail import parse_command
+from analysis.vocab import TLS_FORM
 
 MAX_ROWS = 200_000
 MAX_NOTE_COMMANDS = 20
@@ -22,18 +25,10 @@ TSHARK_TIMEOUT = 600
 FILTER = "tls && (http.request || http2.headers.authority || imap.request || smtp.req || pop.request)"
 FIELDS = ("ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport", "tcp.dstport", "http.host",
           "http2.headers.authority", "imap.request", "smtp.command_line", "pop.request")
-IMPLICIT_TLS = {"imap": "imaps", "pop3": "pop3s", "smtp": "smtps"}
 
 
 def _last(value: str) -> str:
     return value.split("|")[-1] if value else ""
-
-
-def _ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text
 
 
 def tshark_rows(tshark: str, capture_path: str, keylog_path: str) -> list[dict[str, str]]:
@@ -75,7 +70,7 @@ def _apply_row(flow: Flow, row: dict[str, str], seen: dict[int, list[str]]) -> N
         if cmd is None:
             continue
         if flow.app_protocol in ("tls", "other"):
-            flow.app_protocol = IMPLICIT_TLS[protocol]
+            flow.app_protocol = TLS_FORM[protocol]
         if cmd.mechanism and cmd.mechanism not in flow.auth_mechanisms:
             flow.auth_mechanisms.append(cmd.mechanism)
         verbs = seen.setdefault(flow.id, [])
@@ -84,8 +79,10 @@ def _apply_row(flow: Flow, row: dict[str, str], seen: dict[int, list[str]]) -> N
             verbs.append(verb)
 
 
-def apply_keylog(capture: Capture, paths: list[str], keylog_path: str) -> None:
-    """Add what tshark decrypts with ``keylog_path`` to the flows of ``capture`` (read from ``paths``)."""
+def apply_keylog(capture: Capture, paths: list[str], keylog_path: str, case: Case | None = None) -> None:
+    """Add what tshark decrypts with ``keylog_path`` to the flows of ``capture`` (read from ``paths``); with a
+    ``case`` whose canary is set, the hits of the canary and the account's names in what the clients sent
+    inside TLS to ``capture.hits`` (``analysis.capture.tlscanary``: a second tshark pass)."""
     if not os.path.isfile(keylog_path) or not os.access(keylog_path, os.R_OK):
         raise InputError(keylog_path, "cannot read the TLS key log file")
     tshark = shutil.which("tshark")
@@ -96,19 +93,19 @@ def apply_keylog(capture: Capture, paths: list[str], keylog_path: str) -> None:
     for index, path in enumerate(paths):
         if sniff(path) == "mitm":
             continue  # mitmproxy flows are already decrypted
-        flows: dict[tuple, Flow] = {}
+        flows: dict[frozenset, Flow] = {}
         for flow in capture.flows:
             if flow.input_index == index and flow.transport == "tcp":
-                a, b = (flow.client.ip, flow.client.port), (flow.server.ip, flow.server.port)
-                flows[frozenset((a, b))] = flow
+                flows[frozenset((endpoint(flow.client.ip, flow.client.port),
+                                 endpoint(flow.server.ip, flow.server.port)))] = flow
         seen: dict[int, list[str]] = {}
         for row in tshark_rows(tshark, path, keylog_path):
-            src = _ip(_last(row["ip.src"]) or _last(row["ipv6.src"]))
-            dst = _ip(_last(row["ip.dst"]) or _last(row["ipv6.dst"]))
+            src = _last(row["ip.src"]) or _last(row["ipv6.src"])
+            dst = _last(row["ip.dst"]) or _last(row["ipv6.dst"])
             sport, dport = _last(row["tcp.srcport"]), _last(row["tcp.dstport"])
             if not (sport.isdigit() and dport.isdigit()):
                 continue
-            flow = flows.get(frozenset(((src, int(sport)), (dst, int(dport)))))
+            flow = flows.get(frozenset((endpoint(src, int(sport)), endpoint(dst, int(dport)))))
             if flow is not None:
                 _apply_row(flow, row, seen)
         for flow_id, verbs in seen.items():
@@ -116,3 +113,5 @@ def apply_keylog(capture: Capture, paths: list[str], keylog_path: str) -> None:
             note = f"decrypted with the key log: {flow.app_protocol} commands {' '.join(verbs)}"
             if note not in flow.notes:
                 flow.notes.append(note)
+        if case is not None and case.canary and flows:
+            capture.hits.extend(tls_hits(tshark, path, keylog_path, flows, case.matcher(), TSHARK_TIMEOUT))

@@ -7,7 +7,9 @@ port, both directions stored), payload goes to the flow's
 ``done``. A pure SYN whose sequence number differs from the first one
 seen in that direction starts a new connection on the same ports (Wireshark's ``tcp.stream`` rule).
 Client and server: the SYN's sender, else the SYN-ACK's receiver, else the side on a well-known port,
-else the first packet's destination.
+else the first packet's destination. Per TCP connection the table also keeps what Zeek's connection state
+and history need (``analysis.capture.connstate``): every SYN, FIN and RST packet, and the first pure ACK
+and first packet with payload of each side; per conversation the payload bytes of each side.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from struct import Struct
 from typing import TYPE_CHECKING
 
+from analysis.capture.connstate import CONTROL, MAX_CONTROL, WANT_ALL, Control, tcp_state, udp_state
 from analysis.capture.inspect import FlowInspector, apply_inspection
 from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
@@ -27,8 +30,8 @@ from analysis.model import Endpoint, Flow
 from analysis.protocols.dns import MessageCache
 
 if TYPE_CHECKING:
+    from analysis.capture.canaryhits import PayloadHits
     from analysis.capture.parallel import InspectorProxy, RemoteInspection
-    from analysis.sources.leaks import PayloadLeaks
 
 # UDP ports taken as the server side when the other port is not well known (below 1024 always is);
 # the list ../shared/captures/truth.py uses to reproduce tshark's client/server choice.
@@ -46,6 +49,7 @@ NO_FAST = (None, None, 0, 0, 0, 0)  # what the fast decoders give for a packet t
 PORTS = Struct("!HH").pack
 RAW_LINKTYPES = frozenset({12, 14, 101, 228, 229})
 SYN, ACK = 0x02, 0x10
+FIRST_SLOT = (0, 0, 1, 0, 2, 0, 0, 0, 3)  # a connstate.WANT_* bit -> its place in Conv.first
 GC_YOUNG = 50_000  # allocations between young-generation collections while the table is built
 DNS_PORT = 53  # only DNS on port 53 names flows (not mDNS 5353 or LLMNR 5355)
 
@@ -56,7 +60,7 @@ class Conv:
     __slots__ = (
         "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
         "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
-        "client_is_a", "inspector", "querier", "todo", "index",
+        "client_is_a", "inspector", "querier", "todo", "index", "a_pay", "b_pay", "controls", "first", "want",
     )
 
     def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
@@ -66,6 +70,11 @@ class Conv:
         self.first_frame = self.last_frame = frame
         self.first_ts = self.last_ts = ts
         self.a_pkts = self.a_bytes = self.b_pkts = self.b_bytes = 0
+        self.a_pay = self.b_pay = 0  # payload bytes (TCP/UDP), as captured
+        tcp = proto == TCP
+        self.controls: list[Control] | None = [] if tcp else None  # TCP's SYN, FIN and RST packets
+        self.first: list[int] | None = [0, 0, 0, 0] if tcp else None  # see connstate.tcp_state
+        self.want = WANT_ALL if tcp else 0  # bits of ``first`` still to find (connstate.WANT_*)
         self.syn_from_a: bool | None = None
         self.synack_from_a: bool | None = None
         self.base_a: int | None = None
@@ -95,14 +104,20 @@ class Conv:
         b = Endpoint(_ip_text(self.b_ip), self.b_port)
         if client_is_a:
             client, server, c2s, s2c = a, b, (self.a_pkts, self.a_bytes), (self.b_pkts, self.b_bytes)
+            payload = self.a_pay, self.b_pay
         else:
             client, server, c2s, s2c = b, a, (self.b_pkts, self.b_bytes), (self.a_pkts, self.a_bytes)
+            payload = self.b_pay, self.a_pay
+        if self.controls is not None:
+            state, history = tcp_state(self.controls, self.first, client_is_a)
+        else:
+            state, history = udp_state(c2s[0], s2c[0], client_is_a)
         return Flow(
             id=flow_id, transport="tcp" if self.proto == TCP else "udp", client=client, server=server,
             packets=c2s[0] + s2c[0], bytes=c2s[1] + s2c[1], c2s_packets=c2s[0], c2s_bytes=c2s[1],
             s2c_packets=s2c[0], s2c_bytes=s2c[1], first_frame=self.first_frame, last_frame=self.last_frame,
             first_seen=self.first_ts, last_seen=self.last_ts, server_by=how, source="pcap",
-            input_index=input_index,
+            input_index=input_index, state=state, history=history, c2s_payload=payload[0], s2c_payload=payload[1],
         )
 
 
@@ -142,10 +157,10 @@ def _ip_text(raw: bytes) -> str:
 class FlowTable:
     """Feed it frames with ``run(records)``; ``convs`` lists every conversation in first-frame order."""
 
-    def __init__(self, leaks: PayloadLeaks | None = None, remote: RemoteInspection | None = None) -> None:
+    def __init__(self, canary: PayloadHits | None = None, remote: RemoteInspection | None = None) -> None:
         """``remote``: inspect the payloads in that second process instead of this one (big captures)."""
         self.remote = remote
-        self.leaks = leaks if leaks is not None and leaks.active else None  # canary search (case with one)
+        self.canary = canary if canary is not None and canary.active else None  # canary search (case with one)
         self.convs: list[Conv] = []
         self.frames = 0
         self.unknown_linktypes: dict[int, int] = {}
@@ -169,10 +184,11 @@ class FlowTable:
         The common case (Ethernet or raw IP; IPv4 without options or IPv6 without extension headers,
         straight to TCP/UDP, no tunnel port) is decoded with one ``unpack_from``; everything else takes
         ``_segment``. Once a conversation has nothing left to learn (``todo`` False: both sequence bases
-        known, its inspector done, no canary search), a packet without SYN only moves its counters.
+        known, its inspector done, no canary search), a packet without SYN, FIN or RST only moves its
+        counters (and, until each side's first pure ACK and first payload are found, is looked at for them).
         """
         live_tcp, live_udp = self._live_tcp, self._live_udp
-        leaks = self.leaks
+        canary = self.canary
         decoders = DECODERS
         slow = self._segment
         new_conv = self._new_conv
@@ -219,13 +235,17 @@ class FlowTable:
                     if p + 16 > l4end:
                         continue
                     flags = offflags & 0x01FF
+                    pay = l4end - p - ((offflags >> 12) << 2)  # payload bytes, as captured
+                    if pay < 0:
+                        pay = 0
                     entry = live_tcp.get(key)
-                    if entry is None or flags & SYN or entry[0].todo:  # else only counted: no need
+                    if entry is None or flags & CONTROL or entry[0].todo:  # else only counted: no need
                         sport, dport, seq = l4head(b, p)
                 else:
                     if p + 8 > l4end:
                         continue
                     flags = 0
+                    pay = l4end - p - 8
                     entry = live_udp.get(key)
                 if entry is None:
                     conv = new_conv(proto, key, sport, dport, frame, ts, flags)
@@ -240,16 +260,25 @@ class FlowTable:
                 if is_a:
                     conv.a_pkts += 1
                     conv.a_bytes += origlen
+                    conv.a_pay += pay
                 else:
                     conv.b_pkts += 1
                     conv.b_bytes += origlen
+                    conv.b_pay += pay
                 conv.last_frame = frame
                 if ts > conv.last_ts:  # times of merged interfaces may go backwards: keep min and max
                     conv.last_ts = ts
                 elif ts < conv.first_ts:
                     conv.first_ts = ts
-                if not conv.todo and not flags & SYN:
+                if conv.want and not flags & CONTROL:  # a side's first pure ACK or payload? (TCP only)
+                    bit = (2 if pay else 1 if flags & ACK else 0) << (0 if is_a else 2)
+                    if conv.want & bit:
+                        conv.want ^= bit
+                        conv.first[FIRST_SLOT[bit]] = frame
+                if not conv.todo and not flags & CONTROL:
                     continue
+                if flags & CONTROL and len(conv.controls) < MAX_CONTROL:
+                    conv.controls.append((frame, is_a, flags, seq, pay))
                 if flags:
                     if is_a:
                         if conv.base_a is None:
@@ -278,9 +307,9 @@ class FlowTable:
                                      ts, seq, 0)
                     if insp.dns:
                         self.dns.take(conv.querier, insp.dns)
-                if leaks is not None:
+                if canary is not None:
                     if is_a == conv.client_is_a:
-                        self._leak(conv, proto, b, p, l4end, offflags, seq, flags, frame)
+                        self._search(conv, proto, b, p, l4end, offflags, seq, flags, frame)
                 elif insp.done and (proto == UDP or conv.base_a is not None and conv.base_b is not None):
                     conv.todo = False
         finally:
@@ -310,7 +339,7 @@ class FlowTable:
                 return buf[ipo + 8:ipo + 44], buf, ipo + 40, l4end if l4end < end else end, proto, offflags
         return NO_FAST
 
-    def _leak(self, conv: Conv, proto: int, b, p: int, l4end: int, offflags: int, seq: int, flags: int,
+    def _search(self, conv: Conv, proto: int, b, p: int, l4end: int, offflags: int, seq: int, flags: int,
               frame: int) -> None:
         """Hand one client-to-server payload to the canary search (only runs when the case has a canary)."""
         if proto == UDP:
@@ -319,7 +348,7 @@ class FlowTable:
         else:
             start, end = p + ((offflags >> 12) << 2), l4end
         if start < end:
-            self.leaks.feed(conv, "udp" if proto == UDP else "tcp", bytes(b[start:end]), frame)
+            self.canary.feed(conv, "udp" if proto == UDP else "tcp", bytes(b[start:end]), frame)
 
     def unassembled_datagrams(self) -> int:
         """IP datagrams whose fragments never all arrived (or overflowed the bounded buffers)."""
@@ -393,7 +422,7 @@ class FlowTable:
                     self.dns.take(conv.querier, insp.dns)
             conv.inspector = None
             out.append(flow)
-            if self.leaks is not None:
+            if self.canary is not None:
                 self.flow_of[id(conv)] = flow
         if self.remote is not None:
             results, self.dns = self.remote.finish()

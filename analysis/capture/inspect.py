@@ -24,16 +24,12 @@ from analysis.protocols import gquic, http, mail, quic, socks, tls
 STREAM_LIMIT = 65536  # bytes reassembled per direction
 MAX_PENDING = 16  # out-of-order segments held per direction before the gap is given up
 MAX_FRAME_MARKS = 256
-MAX_LINE = 4096  # longer mail lines are cut (their rest is skipped)
 MAX_DNS = 16384  # DNS messages kept per flow (a resolver link may reuse one port pair)
-MAX_UDP_PROBES = 16  # client datagrams looked at for QUIC/gQUIC
+MAX_UDP_PROBES = 16  # client datagrams looked at for QUIC/gQUIC, requests for SSDP
+SSDP_PORT = 1900  # HTTP over UDP (SSDP): Wireshark dissects it on this port only, either side
 UNKNOWN_LIMIT = 2048  # bytes per direction without recognising anything -> give up
+SERVER_TLS_LIMIT = 4096  # server bytes read for its answer to a ClientHello (ServerHello, alert, ...)
 SYN = 0x02
-
-PORT_PROTOCOLS = {143: "imap", 993: "imaps", 110: "pop3", 995: "pop3s", 25: "smtp", 587: "submission",
-                  465: "smtps", 2525: "smtp", 53: "dns"}
-TLS_PORT_PROTOCOLS = {993: "imaps", 995: "pop3s", 465: "smtps"}
-MAIL_PORTS = {143: "imap", 110: "pop3", 25: "smtp", 587: "smtp", 2525: "smtp"}
 
 
 class Inspection(NamedTuple):
@@ -49,11 +45,13 @@ class Inspection(NamedTuple):
     cleartext_credentials: bool
     credential_frames: list[int]
     notes: list[str]
+    tls_established: bool | None  # the server answered the ClientHello with a ServerHello or later; None: QUIC
 
 
 def apply_inspection(result: tuple, flow: Flow) -> None:
     """Write an ``Inspection`` (or a plain tuple of its fields) into ``flow``."""
-    app_protocol, sni, http_hosts, alpn, starttls, mechanisms, cleartext, credential_frames, notes = result
+    app_protocol, sni, http_hosts, alpn, starttls, mechanisms, cleartext, credential_frames, notes, tls_ok = result
+    flow.tls_established = tls_ok
     for name in sni:
         flow.names.add("sni", name)
     for host in http_hosts:
@@ -178,8 +176,8 @@ class _Stream:
 
 class FlowInspector:
     __slots__ = ("transport", "client_port", "server_port", "done", "dns",
-                 "_c", "_s", "_mode", "_sni", "_alpn", "_hosts", "_app", "_mail", "_skip_c", "_skip_s",
-                 "_tls_from", "_quic", "_probes", "_socks", "_tunnel", "_notes", "_parse_dns")
+                 "_c", "_s", "_mode", "_sni", "_alpn", "_hosts", "_app", "_mail",
+                 "_tls_from", "_quic", "_probes", "_socks", "_tunnel", "_notes", "_parse_dns", "_tls_ok")
 
     def __init__(self, transport: str, client_port: int, server_port: int,
                  dns_cache: dnsp.MessageCache | None = None) -> None:
@@ -200,9 +198,8 @@ class FlowInspector:
         self._hosts: list[str] = []
         self._app: str | None = None  # what the payload showed: tls|http|dns|quic|imap|pop3|smtp|other
         self._mail: mail.MailSession | None = None
-        self._skip_c = 0  # literal bytes still to skip in the client's lines
-        self._skip_s = 0
         self._tls_from: int | None = None  # client stream offset where TLS starts (after STARTTLS/SOCKS)
+        self._tls_ok = False  # the server answered the ClientHello with a ServerHello (or later)
         self._quic: quic.InitialReader | None = None
         self._probes = 0
         self._socks: socks.SocksRequest | None = None
@@ -240,30 +237,30 @@ class FlowInspector:
     def result(self) -> Inspection:
         """What was learned, as plain values (the inspector itself holds parser state)."""
         session = self._mail
+        tls_ok = None if self._app == "quic" else self._tls_ok
         if session is None:
             return Inspection(self.app_protocol(), self._sni, self._hosts, self._alpn, False, [], False, [],
-                              self._notes)
+                              self._notes, tls_ok)
         return Inspection(self.app_protocol(), self._sni, self._hosts, self._alpn, session.starttls,
                           list(session.mechanisms), session.cleartext_credentials,
-                          list(session.credential_frames), self._notes)
+                          list(session.credential_frames), self._notes, tls_ok)
 
     def app_protocol(self) -> str:
         """The contract's app_protocol word for what was seen (the port decides only when nothing was)."""
         app, port = self._app, self.server_port
-        if app in ("imap", "pop3"):
-            return app
-        if app == "smtp":
-            return "submission" if port == 587 else "smtp"
+        if app in ("imap", "pop3", "smtp"):
+            return mail.app_protocol(app, port) or "other"
         if app == "tls":
-            return TLS_PORT_PROTOCOLS.get(port, "tls")
+            return mail.app_protocol(None, port, tls=True) or "tls"
         if app in ("http", "dns", "quic"):
             return app
         if app is None and self._mode != "other":
-            if self.transport == "udp":
+            if self.transport == "udp" or port == 53:
                 return "dns" if port == 53 else "other"
-            return PORT_PROTOCOLS.get(port, "other")
-        if self._mode == "other" and self.transport == "tcp" and port in MAIL_PORTS and self._mail is None:
-            return PORT_PROTOCOLS[port]  # unreadable payload (e.g. capture began mid-session) on a mail port
+            return mail.app_protocol(None, port, tls=None) or "other"
+        if self._mode == "other" and self.transport == "tcp" and self._mail is None:
+            # unreadable payload (e.g. the capture began mid-session) on a plaintext mail port
+            return mail.app_protocol(None, port) or "other"
         return "other"
 
     # -- UDP ------------------------------------------------------------------------------------------
@@ -278,6 +275,9 @@ class FlowInspector:
                     self._finish()
             return
         if not payload:
+            return
+        if SSDP_PORT in (self.client_port, self.server_port) and http.looks_like_request(bytes(payload[:12])):
+            self._udp_http(payload)
             return
         if not from_client:
             if self._app is None and payload[0] & 0x80 and quic.parse_long_header(payload) is not None \
@@ -312,6 +312,17 @@ class FlowInspector:
         elif self._app is None and self._probes >= 4:
             self._finish()  # neither QUIC nor gQUIC: nothing to learn from this UDP flow
 
+    def _udp_http(self, payload: bytes) -> None:
+        """An SSDP request (``M-SEARCH``, ``NOTIFY``): its Host header, as Wireshark's ``http.host``. A datagram
+        is a whole message: a head without its blank line is read as it is. Bounded: the first MAX_UDP_PROBES
+        requests of the flow."""
+        self._probes += 1
+        req = http.parse_request_head(bytes(payload) + b"\r\n\r\n")[1]
+        if req is not None and req.host:
+            self._add(self._hosts, req.host)
+        if self._probes >= MAX_UDP_PROBES:
+            self._finish()
+
     # -- TCP ------------------------------------------------------------------------------------------
 
     def _step(self, from_client: bool, frame: int, ts: float) -> None:
@@ -324,6 +335,8 @@ class FlowInspector:
             self._dns_tcp(self._c if from_client else self._s, frame, ts)
         elif mode == "tls":
             self._tls()
+        elif mode == "tls-server":
+            self._server_tls()
         elif mode == "http":
             self._http()
         elif mode == "mail":
@@ -347,38 +360,17 @@ class FlowInspector:
                 mode = "http"
             elif head[0] in (4, 5) and socks.parse_client(bytes(c.buf))[0] != "no":
                 mode = "socks"
+        proto = None
         if mode is None:
-            proto = self._mail_protocol()
+            proto = mail.recognise(mail.first_line(s.buf), mail.first_line(c.buf), self.server_port)
             if proto:
                 self._mail = mail.MailSession(proto)
                 self._app = proto
                 mode = "mail"
-        if mode is None and (len(c.buf) > UNKNOWN_LIMIT or len(s.buf) > UNKNOWN_LIMIT
-                             or (c.buf.find(b"\n") >= 0 and s.buf.find(b"\n") >= 0)):
+        if mode is None and (proto == "" or len(c.buf) > UNKNOWN_LIMIT or len(s.buf) > UNKNOWN_LIMIT):
             mode = "other"
         self._mode = mode
         return mode
-
-    def _mail_protocol(self) -> str | None:
-        c, s = self._c, self._s
-        port_guess = MAIL_PORTS.get(self.server_port)
-        if s.buf and s.offset == 0:
-            nl = s.buf.find(b"\n")
-            if nl >= 0:
-                proto = mail.greeting_protocol(bytes(s.buf[:nl]))
-                if proto == "smtp" and port_guess != "smtp" and b"SMTP" not in bytes(s.buf[:nl]).upper():
-                    line = c.buf[: c.buf.find(b"\n")] if c.buf.find(b"\n") >= 0 else b""
-                    proto = "smtp" if mail.client_protocol(bytes(line), 25) == "smtp" else None
-                if proto:
-                    return proto
-        nl = c.buf.find(b"\n")
-        if nl >= 0:
-            proto = mail.client_protocol(bytes(c.buf[:nl]), self.server_port)
-            if proto:
-                return proto
-        if port_guess and (c.buf or s.buf) and (nl >= 0 or s.buf.find(b"\n") >= 0):
-            return port_guess  # a mail port, the capture may have begun mid-session
-        return None
 
     def _finish(self) -> None:
         self.done = True
@@ -421,8 +413,24 @@ class FlowInspector:
             self._hello(ch)
             if self._app in (None, "other", "http"):  # "http": TLS inside an HTTP CONNECT tunnel
                 self._app = "tls"
-        elif self._app is None:
+            self._mode = "tls-server"  # then the server's answer: did the handshake go on?
+            self._server_tls()
+            return
+        if self._app is None:
             self._app = "other"
+        self._finish()
+
+    def _server_tls(self) -> None:
+        """After the ClientHello: the server's first TLS records (``tls_established``: a ServerHello or a
+        later message came back). After STARTTLS the server's last text line may still lead its stream."""
+        s = self._s
+        buf = bytes(s.buf[:SERVER_TLS_LIMIT])
+        if self._mail is not None:
+            buf = _after_lines(buf)
+        status = tls.server_answer(buf)
+        if status == "need-more" and not s.full and len(s.buf) < SERVER_TLS_LIMIT:
+            return
+        self._tls_ok = status == "established"
         self._finish()
 
     def _http(self) -> None:
@@ -502,42 +510,11 @@ class FlowInspector:
     # -- mail -----------------------------------------------------------------------------------------
 
     def _lines(self, stream: _Stream, client: bool) -> None:
-        """Feed the complete lines of ``stream`` to the mail session (the buffer is trimmed once, at the end)."""
-        session = self._mail
-        assert session is not None
-        buf = stream.buf
-        pos = 0  # consumed so far
-        try:
-            while pos < len(buf):
-                skip = self._skip_c if client else self._skip_s
-                if skip:
-                    n = min(skip, len(buf) - pos)
-                    pos += n
-                    if client:
-                        self._skip_c -= n
-                    else:
-                        self._skip_s -= n
-                    continue
-                if client and session.awaiting_tls:
-                    return
-                nl = buf.find(b"\n", pos, pos + MAX_LINE)
-                if nl < 0:
-                    if len(buf) - pos >= MAX_LINE:
-                        pos = len(buf)  # a runaway line: drop it
-                    return
-                line = bytes(buf[pos:nl]).rstrip(b"\r")
-                frame = stream.frame_at(stream.offset + nl)
-                pos = nl + 1
-                literal = session.client_line(line, frame) if client else session.server_line(line)
-                if client:
-                    self._skip_c = literal
-                else:
-                    self._skip_s = literal
-                if not client and session.starttls:
-                    return
-        finally:
-            if pos:
-                stream.take(pos)
+        """Feed the mail session the complete lines of ``stream`` (the buffer is trimmed once, at the end)."""
+        assert self._mail is not None
+        used = self._mail.feed(client, stream.buf, lambda i: stream.frame_at(stream.offset + i))
+        if used:
+            stream.take(used)
 
     def _mail_step(self) -> None:
         session = self._mail
@@ -559,3 +536,16 @@ class FlowInspector:
                 self._tls_from = c.offset
                 self._tls()
                 return
+
+
+def _after_lines(buf: bytes, most: int = 4) -> bytes:
+    """``buf`` from its first TLS record on, past up to ``most`` leading text lines (b"" while a line is
+    still incomplete)."""
+    for _ in range(most):
+        if not buf or buf[0] in (20, 21, 22, 23):  # a TLS record's content type
+            return buf
+        nl = buf.find(b"\n")
+        if nl < 0:
+            return b""
+        buf = buf[nl + 1:]
+    return buf

@@ -21,10 +21,12 @@ import stat
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from itertools import chain
 from struct import Struct
 from struct import error as struct_error
 
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
+from analysis.capture.pcapdroid import CUSTOM_BLOCKS, ETH_ZERO, NONE, TRAILER, AppMarks
 from analysis.errors import InputError
 from analysis.model import TS_MAX, TS_MIN, InputInfo, clamp_time
 
@@ -36,6 +38,7 @@ HASH_CHUNK = 16 << 20  # bytes read and hashed per step when the file is mapped
 DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 DROP_STEP = 4 << 20  # mapped pages are dropped (and progress reported) every 4 MiB
 NO_MARK = 1 << 62
+MAX_IDB_KEPT = 1 << 16  # bytes of an interface description block kept for evidence files
 GZ_STEP = 1 << 16  # compressed bytes handed to zlib at a time
 
 PCAP_MAGICS = {
@@ -47,6 +50,7 @@ PCAP_MAGICS = {
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 BOM_LE = b"\x4d\x3c\x2b\x1a"
 BOM_BE = b"\x1a\x2b\x3c\x4d"
+BLOCK_FRAME = 101  # the link type of a pcapng custom block's frame: raw IP of no bytes, which nothing reads
 
 Record = tuple[int, "bytes | mmap.mmap", int, int, int, float]
 
@@ -323,11 +327,21 @@ class CaptureReader:
         self.unknown_linktypes: dict[int, int] = {}  # linktype -> frames skipped
         self.interfaces: list[int] = []  # link types of every interface seen (all sections)
         self.clamped = 0  # pcapng packets whose time lies outside the years 1-9999
+        # for analysis.capture.rawframes (evidence files): set idb_bodies to [] before records() to keep each
+        # interface's IDB body (byte order, bytes from the link type to the options, at most MAX_IDB_KEPT)
+        self.idb_bodies: list[tuple[str, bytes]] | None = None
+        self.section_base = 0  # index in ``interfaces`` of the current pcapng section's interface 0
+        self.snaplen = 0  # a pcap file's snap length
+        self.apps = AppMarks()  # PCAPdroid's UID of each frame (see analysis.capture.pcapdroid)
         try:
             self._open()
         except BaseException:
             self._raw.finish(hash_rest=False)
             raise
+
+    def block_end(self) -> int:
+        """While a pcapng frame is being yielded: the offset in its ``buf`` just past its block."""
+        return self._pos
 
     def file_map(self) -> tuple[mmap.mmap | None, int]:
         """The mapped file and its descriptor while records come straight from it, else (None, -1)."""
@@ -393,8 +407,32 @@ class CaptureReader:
 
     # -- records ------------------------------------------------------------------------------------
     def records(self) -> Iterator[Record]:
-        """Every frame in file order; damage ends the iteration and is recorded in ``info``."""
-        return self._pcap() if self._format == "pcap" else self._pcapng()
+        """Every frame in file order; damage ends the iteration and is recorded in ``info``.
+
+        Frames are numbered as Wireshark numbers them: a pcapng custom block is a frame too (given as
+        ``BLOCK_FRAME`` with no bytes). PCAPdroid's UIDs are marked in ``apps``; a PCAPdroid trailer is cut
+        off its frame's captured bytes (the original length, Wireshark's ``frame.len``, keeps it)."""
+        if self._format == "pcapng":
+            return self._pcapng()
+        records = self._pcap()
+        if self.pcap_layout[2] != 1:
+            return records
+        first = next(records, None)
+        if first is None:
+            return iter(())
+        lt, buf, off, caplen, _origlen, _ts = first
+        if caplen >= 12 and buf[off:off + 12] == ETH_ZERO:  # PCAPdroid's placeholder Ethernet header
+            return self._trailers(chain((first,), records))
+        return chain((first,), records)
+
+    def _trailers(self, records: Iterator[Record]) -> Iterator[Record]:
+        """PCAPdroid's pcap: each frame's UID from its trailer, which is cut off the captured bytes."""
+        apps = self.apps
+        trailer, mark = apps.trailer, apps.mark
+        for frame, (lt, buf, off, caplen, origlen, ts) in enumerate(records, 1):
+            uid = trailer(buf, off, caplen, frame)
+            mark(frame, uid)
+            yield lt, buf, off, caplen if uid == NONE else caplen - TRAILER, origlen, ts
 
     def _damaged(self, exc: Damage) -> None:
         self.info.complete = False
@@ -429,6 +467,7 @@ class CaptureReader:
             raise InputError(self.path, f"unsupported link type {linktype_name(linktype)}", 20)
         self.interfaces.append(linktype)
         self.pcap_layout = (order, scale, linktype)
+        self.snaplen = snaplen
         self._pos = 24
 
     def record_starts(self, count: int) -> Iterator[list[int]]:
@@ -439,6 +478,8 @@ class CaptureReader:
             return
         caplen_at = Struct(self.pcap_layout[0] + "8xI").unpack_from  # a record header's captured length
         buf, pos = self._buf, self._pos
+        if self.pcap_layout[2] == 1 and buf[pos + 16:pos + 28] == ETH_ZERO:
+            return  # PCAPdroid's trailers: records() reads them
         size = len(buf)
         passed = self._passed
         while pos <= size - 16:
@@ -513,6 +554,9 @@ class CaptureReader:
             fast = Struct("<7I").unpack_from  # an EPB's head: type, length, interface, time, lengths
             passed = self._passed
             mark = passed(0)
+            apps = self.apps
+            frame = 0  # frames yielded (Wireshark's numbering)
+            marking = False  # the last frame had a PCAPdroid UID: the next is marked whatever it has
             while True:
                 buf, pos = self._buf, self._pos
                 if pos >= mark:
@@ -526,6 +570,11 @@ class CaptureReader:
                         ts = ((hi << 32) | lo) * tick + toff
                         if not TS_MIN <= ts <= TS_MAX:
                             ts = self._clamp(ts)
+                        frame += 1
+                        if blen - caplen > 35 or marking:  # options follow the data, or a UID to end
+                            uid = apps.comment_uid(buf, pos + 28 + ((caplen + 3) & ~3), pos + blen - 4, order)
+                            apps.mark(frame, uid)
+                            marking = uid != NONE
                         yield lt, buf, pos + 28, caplen, origlen, ts
                         continue
                 if not self._fill(12):
@@ -552,6 +601,7 @@ class CaptureReader:
                     epb = Struct(order + "IIIII").unpack_from
                     fast = Struct(order + "7I").unpack_from
                     ifaces = []
+                    self.section_base = len(self.interfaces)
                 btype, blen = head.unpack_from(buf, pos)
                 if blen < 12 or blen % 4 or blen > MAX_RECORD:
                     if first:
@@ -583,6 +633,11 @@ class CaptureReader:
                     ts = ((hi << 32) | lo) * tick + toff
                     if not TS_MIN <= ts <= TS_MAX:
                         ts = self._clamp(ts)
+                    frame += 1
+                    if blen - caplen > 35 or marking:
+                        uid = apps.comment_uid(buf, pos + 28 + ((caplen + 3) & ~3), pos + blen - 4, order)
+                        apps.mark(frame, uid)
+                        marking = uid != NONE
                     yield lt, buf, pos + 28, caplen, origlen, ts
                 elif btype == 3:  # simple packet block: interface 0, no timestamp
                     if not ifaces:
@@ -590,7 +645,20 @@ class CaptureReader:
                     (origlen,) = Struct(order + "I").unpack_from(buf, pos + 8)
                     lt, _tick, _toff, snap = ifaces[0]
                     caplen = min(origlen, blen - 16, snap or origlen)
+                    frame += 1
+                    if marking:
+                        apps.mark(frame, NONE)
+                        marking = False
                     yield lt, buf, pos + 12, caplen, origlen, 0.0
+                elif btype in CUSTOM_BLOCKS:  # Wireshark numbers each as a frame; PCAPdroid's map UIDs to apps
+                    if blen < 16:
+                        raise Damage(start, f"custom block too short ({blen} bytes) for its enterprise number")
+                    apps.custom_block(buf, pos + 8, pos + blen - 4, order, start)
+                    frame += 1
+                    if marking:
+                        apps.mark(frame, NONE)
+                        marking = False
+                    yield BLOCK_FRAME, buf, pos, 0, 0, 0.0
                 elif btype == 1:  # interface description
                     if blen < 20:
                         raise Damage(start, "interface description block too short")
@@ -598,7 +666,9 @@ class CaptureReader:
                     tick, toff = _idb_options(buf, pos + 16, pos + blen - 4, order)
                     ifaces.append((lt, tick, toff, snap))
                     self.interfaces.append(lt)
-                # other blocks (name resolution, statistics, custom, decryption secrets...) are skipped
+                    if self.idb_bodies is not None:
+                        self.idb_bodies.append((order, bytes(buf[pos + 8:pos + min(blen, MAX_IDB_KEPT) - 4])))
+                # other blocks (name resolution, statistics, decryption secrets...) are no frames: skipped
         except Damage as exc:
             if first:
                 raise InputError(self.path, exc.message, exc.offset) from None

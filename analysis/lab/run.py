@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis.case import load_case
 from analysis.errors import MaildetourError
 from analysis.lab import apps, clients
 from analysis.lab.ca import LabCA
@@ -42,6 +43,7 @@ from analysis.lab.plan import (
 )
 from analysis.lab.procs import LabError, ProcessGroup
 from analysis.lab.sniff import convert, start_capture, stop_capture
+from analysis.pipeline import Settings, analyze
 
 REMOVAL_WAIT = 8.0  # seconds to wait for the vendor's first login after the app was removed
 
@@ -289,9 +291,6 @@ def analyze_lab(inputs: list[str], case_path: Path, logs: list[Path], catalogs: 
                 canary: str | None, asn_db: list[str] | None = None) -> dict:
     """``maildetour analyze`` on a lab capture: the case, the catalogs (the lab's, or none: evidence alone), the
     server logs and the lab's ownership file."""
-    from analysis.case import load_case
-    from analysis.pipeline import Settings, analyze
-
     environ = dict(os.environ)
     if canary:
         environ[CANARY_ENV] = canary

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from analysis.addresses import canonical
 from analysis.case import Case
-from analysis.findings_text import title
 from analysis.logs.events import Connection, LogEvent, time_text
 from analysis.logs.parse import LogFile, read_log
 from analysis.logs.syslog import representable
-from analysis.logs.text import message, when, word
 from analysis.model import Capture, Finding
+from analysis.text import message, text, title, when, word
 
 SCHEMA = "maildetour.logs/1"
 LONG_SESSION = 15 * 60  # a logged session at least this long counts as a connection held open
@@ -109,17 +109,25 @@ def _devices(case: Case | None, capture: Capture | None, catalog) -> set[str]:
     names as a mail relay (a capture taken on the server side sees the vendor as a client)."""
     devices = set(getattr(case, "devices", []) or [])
     if capture is not None:
-        for ip in {f.client.ip for f in capture.flows} - devices:
+        for ip in {canonical(f.client.ip) or f.client.ip for f in capture.flows} - devices:
             if _owner(catalog, ip).category != "mail-relay":
                 devices.add(ip)
     return devices
 
 
 def _flows_with(capture: Capture | None, addresses: list[str]) -> list[int]:
-    """Ids of capture flows with one of these addresses at either end."""
+    """Ids of capture flows with one of these (canonical) addresses at either end."""
     wanted = set(addresses)
     flows = capture.flows if capture is not None else []
-    return [f.id for f in flows if f.client.ip in wanted or f.server.ip in wanted][:200]
+    canon: dict[str, bool] = {}  # a capture's flows share few addresses
+
+    def listed(ip: str) -> bool:
+        found = canon.get(ip)
+        if found is None:
+            found = canon[ip] = (canonical(ip) or ip) in wanted
+        return found
+
+    return [f.id for f in flows if listed(f.client.ip) or listed(f.server.ip)][:200]
 
 
 def _selected_accounts(case: Case | None, events: list[LogEvent]) -> list[str]:
@@ -599,9 +607,9 @@ def as_text(asn, org) -> str:
 
 
 def render_markdown(view: dict, findings: list[Finding], lang: str = "en", sources: list[dict] | None = None) -> str:
-    w = lambda key: word(key, lang)  # noqa: E731
+    w = lambda key: text(key, lang)  # noqa: E731
     yes_no = lambda v: w("yes") if v else w("no")  # noqa: E731
-    out = [f"# {w('title')}", "", f"## {w('inputs')}", ""]
+    out = [f"# {w('logs.title')}", "", f"## {w('inputs')}", ""]
     out += _table(
         [w("file"), w("lines"), w("parsed"), w("unmatched"), w("software")],
         [
@@ -620,13 +628,13 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en", sourc
                 w("account"),
                 w("address"),
                 w("owner"),
-                w("as"),
-                w("as_range"),
+                w("logs.as"),
+                w("logs.as_range"),
                 w("first"),
                 w("last"),
                 w("count"),
                 w("failures"),
-                w("device"),
+                w("logs.device"),
                 w("after_removal"),
             ],
             [
@@ -647,11 +655,11 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en", sourc
             ],
         )
     else:
-        out += [w("none"), ""]
+        out += [w("logs.none"), ""]
     if view["connections"]:
-        out += [f"## {w('connections')}", ""]
+        out += [f"## {w('logs.connections')}", ""]
         out += _table(
-            [w("file"), w("local"), w("remote"), w("owner"), w("as"), w("state")],
+            [w("file"), w("local"), w("remote"), w("owner"), w("logs.as"), w("state")],
             [
                 [
                     c["file"],
@@ -667,12 +675,12 @@ def render_markdown(view: dict, findings: list[Finding], lang: str = "en", sourc
     if findings:
         out += [f"## {w('findings')}", ""]
         for f in findings:
-            severity = word("severity." + f.severity, lang)
+            severity = w("severity." + f.severity)
             out += [f"- **{_cell(title(f.kind, lang))}** ({severity}): {_cell(f.message)}"]
             out += [f"    - `{_code(line)}`" for line in f.log_lines[:5]]
         out.append("")
     if sources:
-        out += [f"## {w('as_data')}", ""]
+        out += [f"## {w('logs.as_data')}", ""]
         for src in sources:
             detail = "; ".join(x for x in (src.get("licence", ""), src.get("attribution", "")) if x)
             out.append(f"- {_cell(src.get('name', ''))}" + (f": {_cell(detail)}" if detail else ""))

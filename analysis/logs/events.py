@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
+from analysis.addresses import canonical
 from analysis.logs.syslog import representable
 from analysis.model import iso_utc
+from analysis.vocab import MAIL_PORTS
 
 SERVICES = ("imap", "pop3", "submission", "smtp")
-MAIL_PORTS = {
-    993: "imaps",
-    143: "imap",
-    995: "pop3s",
-    110: "pop3",
-    465: "smtps",
-    587: "submission",
-    25: "smtp",
-}
 MAX_FIELD = 256  # longest account, session id or method kept from a log line (untrusted text)
 
 
@@ -36,22 +28,9 @@ def time_text(t: float | None) -> str | None:
     return iso_utc(t) if t is not None and representable(t) else None
 
 
-def address_text(text: str) -> str | None:
-    """An address as the capture and the case write it (no brackets, ``::ffff:192.0.2.7`` -> ``192.0.2.7``);
-    None when ``text`` is not an address."""
-    try:
-        addr = ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return str(addr)
-
-
 def normalize_ip(text: str) -> str:
-    """:func:`address_text`, or other text kept, cut to 64 characters."""
-    found = address_text(text)
-    return found if found is not None else clip(text, 64)
+    """A logged client address in canonical text (analysis.addresses), or other text kept, cut to 64 characters."""
+    return canonical(text) or clip(text, 64)
 
 
 @dataclass(slots=True)

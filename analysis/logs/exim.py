@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from analysis.logs.events import LogEvent, Noise, clip, port_number
+from analysis.vocab import MAIL_PORTS
 
 _RECEIVED = re.compile(
     r"\b(?P<id>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) <= (?P<sender>\S{0,512}) (?P<rest>.*)$"
@@ -39,7 +40,7 @@ _NOISE = (
     "== ",
     "TLS error on connection",
 )
-_SUBMISSION_PORTS = {"465", "587"}
+_SUBMISSION_PORTS = {str(port) for port, word in MAIL_PORTS.items() if word in ("submission", "smtps")}
 
 
 

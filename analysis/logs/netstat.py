@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 
-from analysis.logs.events import MAIL_PORTS, Connection, address_text
+from analysis.addresses import canonical
+from analysis.logs.events import Connection
+from analysis.vocab import MAIL_PORTS
 
 STATES = {
     "ESTABLISHED",
@@ -39,10 +41,6 @@ STATES = {
 MAX_ROW = 512
 
 
-def _ip(text: str) -> str | None:
-    return address_text(text.strip("[]").split("%", 1)[0])  # fe80::1%lo0: the zone goes
-
-
 def split_endpoint(token: str) -> tuple[str, int] | None:
     """``1.2.3.4:993``, ``[::1]:993``, ``1.2.3.4.993`` (BSD), ``::ffff:1.2.3.4:993`` -> (ip, port)."""
     token = token.strip()
@@ -55,7 +53,7 @@ def split_endpoint(token: str) -> tuple[str, int] | None:
         host, port = token[:sep], token[sep + 1 :]
     if not (port.isascii() and port.isdigit()) or int(port) > 65535:
         return None
-    ip = _ip(host)
+    ip = canonical(host)  # fe80::1%lo0: the zone goes
     return (ip, int(port)) if ip else None
 
 

@@ -35,9 +35,20 @@ PARSERS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Where a log stopped being readable: after ``line`` lines, and why (the warning it also gets)."""
+
+    line: int
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"line": self.line, "reason": self.reason}
+
+
 @dataclass
 class LogFile:
-    """One input file and what it gave."""
+    """One input file and what it gave; ``damage`` says where it could not be read to its end."""
 
     path: str
     sha256: str = ""
@@ -48,7 +59,7 @@ class LogFile:
     unmatched: int = 0
     software: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    complete: bool = True
+    damage: Damage | None = None
     events: list[LogEvent] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
     yearless: int = 0  # lines whose timestamp had no year
@@ -60,6 +71,16 @@ class LogFile:
     year_hint: int | None = None  # the year Cyrus session ids give, when it differs from the one used
     zoneless_stamps: list[tuple[LogEvent, Stamp]] = field(default_factory=list, repr=False)
     time_warnings: list[str] = field(default_factory=list)  # from timing the zone-less lines
+
+    @property
+    def complete(self) -> bool:
+        return self.damage is None
+
+    def damaged(self, reason: str) -> None:
+        """The file could not be read past the lines counted so far: ``reason`` is a warning, and its damage
+        unless an earlier one was found."""
+        self.damage = self.damage or Damage(self.lines, reason)
+        self.warnings.append(reason)
 
     def retime(self, year: int) -> None:
         """Time the zone-less lines (year-less ones in ``year``, counted up at each new year) and infer the
@@ -79,7 +100,8 @@ class LogFile:
             )
 
     def to_json(self) -> dict:
-        return {
+        """``damage`` ({line, reason}) only for a file that could not be read to its end."""
+        out = {
             "path": self.path,
             "sha256": self.sha256,
             "kind": self.kind,
@@ -92,6 +114,9 @@ class LogFile:
             "warnings": self.warnings + self.time_warnings,
             "zone": zone_text(self.zone) if self.zone is not None else None,
         }
+        if self.damage is not None:
+            out["damage"] = self.damage.to_json()
+        return out
 
 
 _CYRUS_SESSION = re.compile(r"\d{1,10}-(?P<epoch>1\d{9})-\d{1,6}-\d{1,24}$")
@@ -174,11 +199,8 @@ def _lines(fh, info: LogFile) -> Iterator[str]:
             info.lines += 1
             yield raw.decode("utf-8", "replace").rstrip("\r\n")
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        info.complete = False
         what = "damaged gzip" if info.compressed else "read error"
-        info.warnings.append(
-            f"{what} after line {info.lines}: {exc or type(exc).__name__}; the lines before it were read"
-        )
+        info.damaged(f"{what} after line {info.lines}: {exc or type(exc).__name__}; the lines before it were read")
 
 
 def _open(path: str, info: LogFile) -> tuple[io.BufferedIOBase, _Hashing]:
@@ -224,8 +246,7 @@ def read_log(path: str, year: int, redactor: Redactor | None = None) -> LogFile:
         try:
             info.sha256 = raw.hexdigest()
         except OSError as exc:
-            info.complete = False
-            info.warnings.append(f"read error after line {info.lines}: {exc.strerror}; no SHA-256")
+            info.damaged(f"read error after line {info.lines}: {exc.strerror}; no SHA-256")
     if info.lines == 0:
         info.warnings.append("empty file")
     if info.long_lines > 1:

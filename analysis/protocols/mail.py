@@ -1,19 +1,27 @@
 """IMAP, POP3 and SMTP before TLS: greetings, commands, STARTTLS/STLS, SASL mechanisms, clear-text logins.
 
-Line functions are pure; ``MailSession`` follows one connection line by line (client and server lines in the
-order they crossed the wire). It never keeps a password, a SASL payload or a command's arguments (except the
-EHLO/HELO name); it only notes *that* a credential crossed in clear text and in which frame.
+The one mail-dialogue follower of both loaders (the capture inspector and the mitmproxy converter):
+``recognise`` tells the dialogue from a connection's first lines, ``app_protocol`` gives the contract's word
+for it, and ``MailSession`` follows one connection, fed each direction's bytes in order (``feed``) or line by
+line (``client_line``/``server_line``). Literals (IMAP ``{n}``, SMTP ``BDAT n``) are passed over by their
+exact byte count, and the rest of an IMAP command after a literal is read as its continuation, never as a
+command. The session never keeps a password, a SASL payload or a command's arguments (except the EHLO/HELO
+name); it only notes *that* a credential crossed in clear text and in which frame.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from analysis.vocab import IMPLICIT_TLS, MAIL_PORTS, TLS_FORM
 
 MAX_COMMANDS = 60
 MAX_MECHANISMS = 8
 MAX_CREDENTIAL_FRAMES = 16
 MAX_LITERAL = 1 << 24
+MAX_LINE = 4096  # a longer line is dropped (a runaway line is no command)
 
 IMAP_COMMANDS = frozenset({
     "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "AUTHENTICATE", "LOGIN", "SELECT", "EXAMINE", "CREATE",
@@ -32,9 +40,13 @@ SMTP_COMMANDS = frozenset({
 })
 # SASL mechanisms whose exchange carries the secret itself (base64 is not protection)
 CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN", "XOAUTH2", "XOAUTH", "OAUTHBEARER"})
-SMTP_PORTS = frozenset({25, 465, 587, 2525})
-IMAP_PORTS = frozenset({143, 993})
-POP3_PORTS = frozenset({110, 995})
+# the line protocol each mail app protocol speaks (inside TLS for the implicit-TLS ones)
+DIALOGUES = {"imap": "imap", "imaps": "imap", "pop3": "pop3", "pop3s": "pop3",
+             "smtp": "smtp", "submission": "smtp", "smtps": "smtp"}
+PORT_DIALOGUES = {port: DIALOGUES[word] for port, word in MAIL_PORTS.items()}
+PLAIN_PORT_DIALOGUES = {port: DIALOGUES[word] for port, word in MAIL_PORTS.items() if word not in IMPLICIT_TLS}
+SMTP_PORTS = frozenset(p for p, d in PORT_DIALOGUES.items() if d == "smtp")
+POP3_PORTS = frozenset(p for p, d in PORT_DIALOGUES.items() if d == "pop3")
 
 _TAG = re.compile(rb"[A-Za-z0-9.\-_:]{1,32}")
 _MECH = re.compile(rb"[A-Za-z0-9\-_]{1,32}")
@@ -77,6 +89,60 @@ def client_protocol(line: bytes, server_port: int = 0) -> str | None:
         if server_port in POP3_PORTS:
             return "pop3"
     return None
+
+
+def first_line(buf: bytes | bytearray) -> bytes | None:
+    """The first complete line of ``buf`` (without its LF), None while there is none."""
+    nl = buf.find(b"\n")
+    return None if nl < 0 else bytes(buf[:nl])
+
+
+def recognise(server_line: bytes | None, client_line: bytes | None, server_port: int,
+              whole: bool = False) -> str | None:
+    """The mail dialogue ("imap", "pop3", "smtp") a connection's first complete lines show (each None while
+    its side has sent none); "" when they show it is not mail; None while more is needed.
+
+    The server's greeting decides (a bare 220 only on an SMTP port, with "SMTP" in it, or when the client's
+    first line is SMTP: FTP greets with 220 too), else the client's first command, else a plaintext mail port
+    once either side sent a line (a capture may begin mid-session). ``whole``: the lines are known to be the
+    connection's first (a proxy saw it open), so a server that greeted otherwise is not speaking mail.
+    """
+    plain = PLAIN_PORT_DIALOGUES.get(server_port)
+    if server_line is not None:
+        proto = greeting_protocol(server_line)
+        if proto == "smtp" and server_port not in SMTP_PORTS and b"SMTP" not in server_line.upper():
+            if whole and client_line is None:
+                return None  # wait for the client's first line
+            proto = "smtp" if client_protocol(client_line or b"", 25) == "smtp" else None
+        if proto:
+            return proto
+    if client_line is not None:
+        proto = client_protocol(client_line, server_port)
+        if proto:
+            return proto
+    if whole and server_line is not None:
+        return ""
+    if plain and (server_line is not None or client_line is not None):
+        return plain
+    return "" if server_line is not None and client_line is not None else None
+
+
+def app_protocol(dialogue: str | None, server_port: int, tls: bool | None = False) -> str | None:
+    """The contract's app_protocol word of a mail connection, None when it is not one.
+
+    ``dialogue`` as ``recognise`` gives it: seen, SMTP to 587 is "submission" and, ``tls`` (the dialogue ran
+    inside implicit TLS), "imaps"/"pop3s"/"smtps"; "" is not mail; None (nothing readable) leaves it to the
+    server port: one served the way the connection went (``tls``), or any mail port when that is unknown.
+    """
+    if dialogue:
+        word = "submission" if dialogue == "smtp" and server_port == 587 else dialogue
+        return TLS_FORM[word] if tls else word
+    if dialogue is not None:
+        return None
+    word = MAIL_PORTS.get(server_port)
+    if word is None or tls is None:
+        return word
+    return word if (word in IMPLICIT_TLS) == tls else None
 
 
 @dataclass(slots=True)
@@ -170,7 +236,8 @@ def reply_kind(protocol: str, line: bytes, tag: str = "") -> str:
 
 @dataclass
 class MailSession:
-    """One mail connection, fed line by line; ``tls_pending`` means the client's next bytes are TLS."""
+    """One mail connection, fed its bytes (``feed``) or its lines; ``awaiting_tls``: the client's next bytes are
+    TLS."""
 
     protocol: str
     commands: list[str] = field(default_factory=list)
@@ -185,14 +252,53 @@ class MailSession:
     _sasl_cleartext: bool = False
     _starttls_tag: str = ""
     _pending_tag: str = ""
+    _continued: bool = False  # the client's next line is the rest of an IMAP command after its literal
+    _skip: list[int] = field(default_factory=lambda: [0, 0])  # literal bytes still to pass: client, server
 
     def _credential(self, frame: int) -> None:
         self.cleartext_credentials = True
         if frame not in self.credential_frames and len(self.credential_frames) < MAX_CREDENTIAL_FRAMES:
             self.credential_frames.append(frame)
 
+    def feed(self, client: bool, buf: bytes | bytearray, frame_at: Callable[[int], int]) -> int:
+        """Follow the complete lines at the start of ``buf``, one direction's bytes in order from where the last
+        call stopped; returns how many bytes were used. Literal bytes are passed over by exact count (across
+        calls), a line longer than ``MAX_LINE`` is dropped. The rest waits for the next call: an unfinished
+        line, the client's bytes after STARTTLS (TLS), the server's after it accepted STARTTLS.
+        ``frame_at(i)`` is the frame that carried ``buf[i]`` (credential frames cite it)."""
+        side = 0 if client else 1
+        pos, end = 0, len(buf)
+        while pos < end:
+            skip = self._skip[side]
+            if skip:
+                n = min(skip, end - pos)
+                pos += n
+                self._skip[side] = skip - n
+                continue
+            if client and self.awaiting_tls:
+                break
+            nl = buf.find(b"\n", pos, pos + MAX_LINE)
+            if nl < 0:
+                if end - pos >= MAX_LINE:
+                    pos = end  # a runaway line: dropped
+                break
+            line = bytes(buf[pos:nl]).rstrip(b"\r")
+            pos = nl + 1
+            if client:
+                self._skip[0] = self.client_line(line, frame_at(nl))
+            else:
+                self._skip[1] = self.server_line(line)
+                if self.starttls:
+                    break
+        return pos
+
     def client_line(self, line: bytes, frame: int) -> int:
         """Feed one client line (CRLF removed); returns literal bytes that follow and are not lines."""
+        if self._continued:  # the rest of a command after its literal: only a further literal counts
+            lit = _LITERAL.search(line.rstrip())
+            literal = min(int(lit.group(1)), MAX_LITERAL) if lit else 0
+            self._continued = literal > 0
+            return literal
         if self._state == "starttls":
             return 0
         if self._state == "data":
@@ -226,6 +332,7 @@ class MailSession:
             self._starttls_tag = cmd.tag
         elif verb == "DATA" and self.protocol == "smtp":
             self._state = "data"
+        self._continued = cmd.literal > 0 and self.protocol == "imap"
         return cmd.literal
 
     def server_line(self, line: bytes) -> int:

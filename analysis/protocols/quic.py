@@ -1,4 +1,5 @@
-"""QUIC Initial packets (RFC 9000/9001, v2 RFC 9369, draft-23..34): the client's ClientHello and its SNI.
+"""QUIC Initial packets (RFC 9000/9001, v2 RFC 9369, draft-23..34, reserved 0x?a?a?a?a versions): the client's
+ClientHello and its SNI.
 
 Initial packets are encrypted with keys anyone can derive from the Destination Connection ID. Steps:
 parse the long header, derive the keys (HKDF with the version's salt), remove header protection (AES-ECB
@@ -30,19 +31,36 @@ SALT_D29 = bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899")  # draft-ie
 SALT_D23 = bytes.fromhex("c3eef712c72ebb5a11a7d2432bb46365bef9f502")  # draft-ietf-quic-tls-23..28
 
 
-def version_salt(version: int) -> bytes | None:
-    """The Initial salt of a version, None for versions whose Initials we cannot read."""
+def is_reserved(version: int) -> bool:
+    """A version of the form 0x?a?a?a?a, reserved to exercise version negotiation (RFC 9000, 15)."""
+    return version & 0x0F0F0F0F == 0x0A0A0A0A
+
+
+def version_salts(version: int) -> tuple[bytes, ...]:
+    """The Initial salts to try for a version (empty: versions whose Initials we cannot read).
+
+    A reserved version names no salt. Wireshark still reads such Initials: tshark 4.0 takes them for
+    draft-29 (its salt and v1's labels), later releases for v1; both are tried, the AEAD tag tells which.
+    """
     if version == V1:
-        return SALT_V1
+        return (SALT_V1,)
     if version == V2:
-        return SALT_V2
+        return (SALT_V2,)
+    if is_reserved(version):
+        return (SALT_D29, SALT_V1)
     if version >> 8 == 0xFF0000:
         draft = version & 0xFF
         if 29 <= draft <= 34:
-            return SALT_D29
+            return (SALT_D29,)
         if 23 <= draft <= 28:
-            return SALT_D23
-    return None
+            return (SALT_D23,)
+    return ()
+
+
+def version_salt(version: int) -> bytes | None:
+    """The first Initial salt of a version, None for versions whose Initials we cannot read."""
+    salts = version_salts(version)
+    return salts[0] if salts else None
 
 
 def is_initial_type(version: int, first: int) -> bool:
@@ -134,9 +152,10 @@ class InitialKeys:
     hp: bytes
 
 
-def client_initial_keys(version: int, dcid: bytes) -> InitialKeys | None:
-    """The client's Initial packet protection keys for a version and Destination Connection ID."""
-    salt = version_salt(version)
+def client_initial_keys(version: int, dcid: bytes, salt: bytes | None = None) -> InitialKeys | None:
+    """The client's Initial packet protection keys for a version and Destination Connection ID (``salt``: one
+    of ``version_salts(version)``, the first by default)."""
+    salt = salt or version_salt(version)
     if salt is None:
         return None
     initial = hmac.digest(salt, dcid, "sha256")  # HKDF-Extract
@@ -259,17 +278,28 @@ class InitialReader:
     original_dcid: bytes | None = None
     version: int = 0
     crypto: CryptoAssembler = field(default_factory=CryptoAssembler)
-    keys: dict[tuple[int, bytes], InitialKeys | None] = field(default_factory=dict)
+    keys: dict[tuple[int, bytes], list[InitialKeys]] = field(default_factory=dict)
     client_hello: ClientHello | None = None
     failed: bool = False  # the CRYPTO data is not a ClientHello
 
-    def _keys(self, version: int, dcid: bytes) -> InitialKeys | None:
+    def _keys(self, version: int, dcid: bytes) -> list[InitialKeys]:
+        """The candidate keys, one per salt of the version (bounded: 8 version/DCID pairs)."""
         k = (version, dcid)
         if k not in self.keys:
             if len(self.keys) >= 8:
-                return None
-            self.keys[k] = client_initial_keys(version, dcid)
+                return []
+            found = (client_initial_keys(version, dcid, salt) for salt in version_salts(version))
+            self.keys[k] = [keys for keys in found if keys is not None]
         return self.keys[k]
+
+    def _decrypt(self, packet: bytes, header: LongHeader) -> bytes | None:
+        """The packet's plaintext with the keys of its own DCID or of the connection's first one."""
+        for dcid in dict.fromkeys((header.dcid, self.original_dcid or header.dcid)):
+            for keys in self._keys(header.version, dcid):
+                plain = decrypt_initial(packet, header, keys)
+                if plain is not None:
+                    return plain
+        return None
 
     def add_datagram(self, data: bytes) -> bool:
         """True when the datagram held at least one readable Initial packet."""
@@ -283,12 +313,7 @@ class InitialReader:
                 packet = data[pos : pos + header.end]
                 if self.original_dcid is None:
                     self.original_dcid, self.version = header.dcid, header.version
-                plain = None
-                for dcid in dict.fromkeys((header.dcid, self.original_dcid)):
-                    keys = self._keys(header.version, dcid)
-                    plain = decrypt_initial(packet, header, keys) if keys else None
-                    if plain is not None:
-                        break
+                plain = self._decrypt(packet, header)
                 frames = crypto_frames(plain) if plain is not None else None
                 if frames is not None:
                     useful = True

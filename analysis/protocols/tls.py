@@ -175,3 +175,50 @@ def parse_client_hello_stream(buf: bytes) -> tuple[str, ClientHello | None]:
         if len(chunk) < rlen:
             return "need-more", None
         pos += 5 + rlen
+
+
+CONTENT_CHANGE_CIPHER_SPEC, CONTENT_ALERT, CONTENT_APPLICATION_DATA = 20, 21, 23
+HANDSHAKE_SERVER_HELLO = 2
+# handshake messages only a server sends after its ServerHello (ticket, encrypted extensions, certificate,
+# key exchange, certificate request, hello done, certificate status, finished)
+_AFTER_SERVER_HELLO = frozenset({4, 8, 11, 12, 13, 14, 22, 20})
+# the random of a TLS 1.3 HelloRetryRequest (RFC 8446 4.1.3): a ServerHello that asks for another ClientHello
+HELLO_RETRY_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+MAX_SERVER_RECORDS = 8  # records looked at before giving up
+
+
+def server_answer(buf: bytes) -> str:
+    """What the server's first TLS records say about the handshake: "established" (a ServerHello other
+    than a HelloRetryRequest, or any later handshake message or application data), "alert", "need-more"
+    or "not-tls". Change-cipher-spec records and a HelloRetryRequest are skipped (the real ServerHello
+    follows them)."""
+    pos = 0
+    for _ in range(MAX_SERVER_RECORDS):
+        if pos + 5 > len(buf):
+            return "need-more"
+        ctype, major, rlen = buf[pos], buf[pos + 1], struct.unpack_from("!H", buf, pos + 3)[0]
+        if major != 3 or rlen == 0 or rlen > 18432:
+            return "not-tls"
+        if ctype == CONTENT_APPLICATION_DATA:
+            return "established"
+        if ctype == CONTENT_ALERT:
+            return "alert"
+        if ctype == CONTENT_HANDSHAKE:
+            body = buf[pos + 5 : pos + 5 + rlen]
+            if not body:
+                return "need-more"
+            kind = body[0]
+            if kind in _AFTER_SERVER_HELLO:
+                return "established"
+            if kind != HANDSHAKE_SERVER_HELLO:
+                return "not-tls"
+            if len(body) < 38:  # header, version, random
+                return "need-more"
+            if body[6:38] != HELLO_RETRY_RANDOM:
+                return "established"
+        elif ctype != CONTENT_CHANGE_CIPHER_SPEC:
+            return "not-tls"
+        if pos + 5 + rlen > len(buf):
+            return "need-more"
+        pos += 5 + rlen
+    return "not-tls"

@@ -13,8 +13,9 @@ from datetime import date, datetime
 from analysis import __version__
 from analysis.canary import text_forms
 from analysis.case import Case
-from analysis.model import CATEGORIES, Capture, Flow, iso_utc
+from analysis.model import Capture, Flow, iso_utc
 from analysis.redact import Redactor
+from analysis.vocab import CATEGORIES
 
 SCHEMA = "maildetour.report/1"
 TOOL = "maildetour"

@@ -18,7 +18,7 @@ from matplotlib import rc_context  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from analysis.report.i18n import number, text  # noqa: E402
+from analysis.text import number, short, text  # noqa: E402
 
 COLORS = {
     "mail-host": "#1b7837",
@@ -70,13 +70,12 @@ SHORT = 120.0  # captures shorter than this get an axis in seconds from the firs
 def _time_axis(ax, start: datetime, duration: float, lang: str) -> None:
     """Clock times (UTC) on the x axis; seconds after the first packet for short captures."""
     if duration < SHORT:
-        comma = lang == "de"  # 0,15 s in German
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x:g}".replace(".", ",") if comma else f"{x:g}"))
-        ax.set_xlabel(text(lang, "chart.seconds_after", start=start.strftime("%Y-%m-%d %H:%M:%S")))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: short(x, lang)))  # 0.15 s, 0,15 s
+        ax.set_xlabel(text("chart.seconds_after", lang, start=start.strftime("%Y-%m-%d %H:%M:%S")))
         return
     fmt = "%H:%M:%S" if duration < 86400 else "%m-%d %H:%M"
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: _clock(start, x, fmt)))
-    ax.set_xlabel(text(lang, "chart.time") + " " + start.strftime("%Y-%m-%d"))
+    ax.set_xlabel(text("chart.time", lang) + " " + start.strftime("%Y-%m-%d"))
 
 
 def _clock(start: datetime, seconds: float, fmt: str) -> str:
@@ -112,7 +111,7 @@ def timeline_svg(report: dict, lang: str) -> str:
         fig = Figure(figsize=(9, 0.45 * max(len(lanes), 1) + 1.4))
         ax = fig.add_subplot()
         if not lanes or start is None:
-            ax.text(0.5, 0.5, text(lang, "chart.empty"), ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, text("chart.empty", lang), ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
             return _svg(fig, "timeline")
         width_min = max(duration, 1.0) / 400
@@ -131,7 +130,7 @@ def timeline_svg(report: dict, lang: str) -> str:
                 ax.text(
                     off,
                     0.99,
-                    " " + text(lang, "chart." + str(mark.get("kind"))),
+                    " " + text("chart." + str(mark.get("kind")), lang),
                     fontsize=8,
                     va="top",
                     transform=ax.get_xaxis_transform(),
@@ -140,7 +139,7 @@ def timeline_svg(report: dict, lang: str) -> str:
         _time_axis(ax, start, duration, lang)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-        ax.set_title(text(lang, "chart.timeline"))
+        ax.set_title(text("chart.timeline", lang))
         return _svg(fig, "timeline")
 
 
@@ -151,7 +150,7 @@ def bytes_svg(report: dict, lang: str) -> str:
         fig = Figure(figsize=(9, 0.45 * max(len(rows), 1) + 1.4))
         ax = fig.add_subplot()
         if not rows:
-            ax.text(0.5, 0.5, text(lang, "chart.empty"), ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, text("chart.empty", lang), ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
             return _svg(fig, "bytes")
         rows = list(reversed(rows))
@@ -159,21 +158,21 @@ def bytes_svg(report: dict, lang: str) -> str:
         sent = [int(r.get("c2s_bytes") or 0) for r in rows]
         total = [int(r.get("bytes") or 0) for r in rows]
         rest = [max(t - s, 0) for t, s in zip(total, sent, strict=True)]
-        ax.barh(y, sent, color=[color(r["category"]) for r in rows], label=text(lang, "chart.sent"))
+        ax.barh(y, sent, color=[color(r["category"]) for r in rows], label=text("chart.sent", lang))
         ax.barh(
             y,
             rest,
             left=sent,
             color=[color(r["category"]) for r in rows],
             alpha=0.35,
-            label=text(lang, "chart.received"),
+            label=text("chart.received", lang),
         )
         for i, t in enumerate(total):
-            ax.text(t, i, " " + number(lang, t), va="center", fontsize=8)
+            ax.text(t, i, " " + number(t, lang), va="center", fontsize=8)
         ax.set_yticks(list(y), [r["category"] for r in rows])
         ax.set_xlim(0, max(total) * 1.18)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: number(lang, x)))
-        ax.set_xlabel(text(lang, "chart.bytes_axis"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: number(int(x), lang)))  # whole bytes
+        ax.set_xlabel(text("chart.bytes_axis", lang))
         ax.legend(loc="lower right", fontsize=8)
-        ax.set_title(text(lang, "chart.bytes"))
+        ax.set_title(text("chart.bytes", lang))
         return _svg(fig, "bytes")

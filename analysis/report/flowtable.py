@@ -1,4 +1,5 @@
-"""``maildetour flows``: the flow table alone as JSON lines, CSV (the report's layout) or an aligned text table."""
+"""``maildetour flows``: the flow table alone as JSON lines, CSV (the report's layout), Zeek's conn.log (JSON
+lines, ``analysis.report.zeeklog``) or an aligned text table."""
 
 from __future__ import annotations
 
@@ -6,20 +7,22 @@ from collections.abc import Iterator
 
 from analysis.model import Capture
 from analysis.report.csvout import flows_csv
+from analysis.report.zeeklog import conn_lines
 from analysis.sharedpath import shared_path
 
 NAME_WIDTH = 48
 BATCH = 512  # flows per piece written
+FORMATS = ("jsonl", "csv", "table", "zeek")
 
 
 def render_flows(capture: Capture, fmt: str) -> str:
-    """The capture's flows as ``jsonl``, ``csv`` or ``table`` text."""
+    """The capture's flows as ``jsonl``, ``csv``, ``zeek`` or ``table`` text."""
     return "".join(iter_flows(capture, fmt))
 
 
 def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
     """``render_flows`` in pieces of up to ``BATCH`` flows, so big tables are written as they are made."""
-    if fmt not in ("jsonl", "csv", "table"):
+    if fmt not in FORMATS:
         raise ValueError(f"unknown flow table format {fmt!r}")
     if fmt == "table":
         yield _table(capture)
@@ -29,6 +32,8 @@ def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
         part = flows[start:start + BATCH]
         if fmt == "jsonl":
             yield "".join([f.json_line() + "\n" for f in part])
+        elif fmt == "zeek":
+            yield conn_lines(part)
         else:
             yield flows_csv((f.to_json() for f in part), header=start == 0)
 

@@ -13,12 +13,11 @@ import ipaddress
 import re
 from importlib import resources
 
-from analysis.findings_text import title
-from analysis.report import charts, memo, whois
+from analysis.report import apps, charts, memo, whois
 from analysis.report.build import destinations as group_destinations
-from analysis.report.i18n import number
 from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
 from analysis.report.memo import short_list as _list
+from analysis.text import number, title
 
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; "
@@ -40,7 +39,7 @@ class _Page(memo.Writer):
     """Collects the page's HTML in order; ``t`` gives the report's words in its language."""
 
     def num(self, value) -> Markup:
-        return Markup(esc(number(self.lang, value)) if isinstance(value, (int, float)) else esc(value))
+        return Markup(esc(number(value, self.lang)) if isinstance(value, (int, float)) else esc(value))
 
     def cells(self, rows: list[list], names: set[int] = frozenset()) -> list[list]:
         """Shared table rows (analysis.report.memo) as cells: numbers, filters and yes/no formatted here;
@@ -156,7 +155,7 @@ def _summary(p: _Page) -> None:
 
 def _method(p: _Page) -> None:
     r = p.r
-    p.add('<section id="method">', f"<h2>{esc(p.t('method'))}</h2>", f"<p>{esc(p.t('method.text'))}</p>")
+    p.add('<section id="method">', f"<h2>{esc(p.t('method'))}</h2>", f"<p>{esc(p.t(apps.method_key(r)))}</p>")
     p.add(f"<h3>{esc(p.t('inputs'))}</h3>")
     rows = []
     for info in r.get("inputs") or []:
@@ -291,10 +290,28 @@ def _findings(p: _Page) -> None:
     p.add("</section>")
 
 
+MAX_KEYS = 20  # flows named in a destination's tooltip
+
+
+def _flow_keys(cell, ids: list, flows: dict) -> Markup:
+    """A destination's flow count with a tooltip naming each flow's id, Zeek connection state and history
+    and Community ID (the keys to find it in Zeek, Suricata, Arkime or Wireshark)."""
+    lines = []
+    for i in ids[:MAX_KEYS]:
+        f = (flows.get(i) if isinstance(i, (int, str)) else None) or {}
+        words = [f"#{i}", f.get("state"), f.get("history"), f.get("community_id")]
+        lines.append(" ".join(str(w) for w in words if w))
+    if len(ids) > MAX_KEYS:
+        lines.append(f"+{len(ids) - MAX_KEYS}")
+    return Markup(f'<span title="{esc(chr(10).join(lines))}">{esc(cell)}</span>') if lines else Markup(esc(cell))
+
+
 def _destinations(p: _Page) -> None:
+    flows = [f for f in p.r.get("flows") or [] if isinstance(f, dict)]
+    by_id = {f["id"]: f for f in flows if isinstance(f.get("id"), (int, str))}
     groups = p.r.get("destinations")
     if groups is None:
-        groups = group_destinations([f for f in p.r.get("flows") or [] if isinstance(f, dict)])
+        groups = group_destinations(flows)
     p.add('<section id="destinations">', f"<h2>{esc(p.t('destinations'))}</h2>")
     for group in groups:
         cat = str(group.get("category"))
@@ -303,14 +320,64 @@ def _destinations(p: _Page) -> None:
             f'<span class="swatch" style="background:{esc(charts.color(cat))}"></span>'
             f"{esc(cat)}: {esc(p.t('cat.' + cat))}</h3>"
         )
+        servers = group.get("servers") or []
+        rows = p.cells(memo.destination_rows(servers), names={2, 3})
+        for row, server in zip(rows, servers, strict=False):
+            ids = server.get("flow_ids") if isinstance(server, dict) else None
+            row[4] = _flow_keys(row[4], ids if isinstance(ids, list) else [], by_id)
         p.table(
             p.headers(memo.DESTINATION_COLUMNS),
-            p.cells(memo.destination_rows(group.get("servers") or []), names={2, 3}),
+            rows,
             numeric={4, 5, 6},
             nowrap={0},
             wide={2, 3},
             total=len(group.get("servers") or []),
         )
+    p.add("</section>")
+
+
+def _apps(p: _Page) -> None:
+    """The verdict per mail app, and the connections of the other apps (with --app) or of every app."""
+    lines = (p.r.get("verdict") or {}).get("per_app") or []
+    groups, title = p.r.get("other_apps"), "apps.others"
+    if groups is None:
+        groups, title = p.r.get("apps") or [], "apps.all"
+    if not lines and not groups:
+        return
+    p.add('<section id="apps">', f"<h2>{esc(p.t('apps'))}</h2>")
+    if lines:
+        p.add(f'<h3 id="per-app">{esc(p.t("apps.per_app"))}</h3>', f"<p>{esc(p.t('apps.per_app.text'))}</p>")
+        p.table(p.headers(apps.PER_APP_COLUMNS), p.cells(apps.per_app_rows(p.t, lines)), numeric={7, 8},
+                wide={0, 6}, total=len(lines))
+    if groups:
+        p.add(f'<h3 id="{esc(title.replace(".", "-"))}">{esc(p.t(title))}</h3>')
+        if title == "apps.others":
+            p.add(f"<p>{esc(p.t('apps.others.text'))}</p>")
+        p.table(p.headers(apps.GROUP_COLUMNS), p.cells(apps.group_rows(p.t, p.lang, groups)), numeric={2, 3, 5},
+                wide={0, 4}, total=len(groups))
+    p.add("</section>")
+
+
+def _app_report(p: _Page) -> None:
+    """The App Privacy Report: per app its domains, then the resources the apps accessed."""
+    rep = p.r.get("app_report")
+    if not isinstance(rep, dict):
+        return
+    p.add('<section id="app-report">', f"<h2>{esc(p.t('app_report'))}</h2>", f"<p>{esc(p.t('app_report.text'))}</p>")
+    if apps.attribution_text(p.t, rep):
+        p.add(f"<p>{esc(apps.attribution_text(p.t, rep))}</p>")
+    entries = [e for e in rep.get("apps") or [] if isinstance(e, dict)]
+    for entry in entries[:apps.MAX_APPS]:
+        domains = entry.get("domains") or []
+        p.add(f"<h3>{esc(apps.app_heading(p.t, entry))}</h3>")
+        p.table(p.headers(apps.DOMAIN_COLUMNS), p.cells(apps.domain_rows(p.t, domains), names={0, 2}),
+                numeric={4}, wide={0}, total=len(domains))
+    if len(entries) > apps.MAX_APPS:
+        p.add(f"<p>{esc(p.t('truncated_rows', n=len(entries) - apps.MAX_APPS))}</p>")
+    access = apps.access_rows(entries)
+    if access:
+        p.add(f"<h3>{esc(p.t('app_report.access'))}</h3>")
+        p.table(p.headers(apps.ACCESS_COLUMNS), p.cells(access), numeric={2})
     p.add("</section>")
 
 
@@ -401,12 +468,17 @@ def render_html(report: dict, lang: str) -> str:
     )
     _header(p)
     _summary(p)
+    _apps(p)
     _method(p)
-    _expected_observed(p)
+    if not apps.domain_level(report):  # an App Privacy Report alone has no traffic to count
+        _expected_observed(p)
     _findings(p)
-    _destinations(p)
+    if not apps.domain_level(report):
+        _destinations(p)
+    _app_report(p)
     _mail_server(p)
-    _appendix(p)
+    if not apps.domain_level(report):
+        _appendix(p)
     _whois(p)
     p.add(
         "<footer><p>"

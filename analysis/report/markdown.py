@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 
-from analysis.findings_text import title
-from analysis.report import memo, whois
+from analysis.report import apps, memo, whois
 from analysis.report.build import destinations as group_destinations
-from analysis.report.i18n import number
 from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
 from analysis.report.memo import short_list as _list
+from analysis.text import number, title
 
 _PUNCT = re.compile(r"([\\`*_\[\]|~])")
 _LINE_START = re.compile(r"^(\d{1,9})([.)])(?=\s|$)|^([#+=-])(?=[#\s]|$)")
@@ -51,7 +50,7 @@ def fenced(lines: list[str]) -> list[str]:
 
 class _Doc(memo.Writer):
     def num(self, value) -> str:
-        return number(self.lang, value) if isinstance(value, (int, float)) else md(value)
+        return number(value, self.lang) if isinstance(value, (int, float)) else md(value)
 
     def cells(self, rows: list[list]) -> list[list[str]]:
         """Shared table rows (analysis.report.memo) as escaped cells."""
@@ -100,7 +99,7 @@ def _summary(d: _Doc) -> None:
 def _method(d: _Doc) -> None:
     r = d.r
     d.heading(2, d.t("method"))
-    d.add(md(d.t("method.text")), "")
+    d.add(md(d.t(apps.method_key(r))), "")
     d.heading(3, d.t("inputs"))
     rows = []
     for info in r.get("inputs") or []:
@@ -232,6 +231,48 @@ def _destinations(d: _Doc) -> None:
         )
 
 
+def _apps(d: _Doc) -> None:
+    """The verdict per mail app, and the connections of the other apps (with --app) or of every app."""
+    lines = (d.r.get("verdict") or {}).get("per_app") or []
+    groups, title = d.r.get("other_apps"), "apps.others"
+    if groups is None:
+        groups, title = d.r.get("apps") or [], "apps.all"
+    if not lines and not groups:
+        return
+    d.heading(2, d.t("apps"))
+    if lines:
+        d.heading(3, d.t("apps.per_app"))
+        d.add(md(d.t("apps.per_app.text")), "")
+        d.table(d.headers(apps.PER_APP_COLUMNS), d.cells(apps.per_app_rows(d.t, lines)), total=len(lines))
+    if groups:
+        d.heading(3, d.t(title))
+        if title == "apps.others":
+            d.add(md(d.t("apps.others.text")), "")
+        d.table(d.headers(apps.GROUP_COLUMNS), d.cells(apps.group_rows(d.t, d.lang, groups)), total=len(groups))
+
+
+def _app_report(d: _Doc) -> None:
+    """The App Privacy Report: per app its domains, then the resources the apps accessed."""
+    rep = d.r.get("app_report")
+    if not isinstance(rep, dict):
+        return
+    d.heading(2, d.t("app_report"))
+    d.add(md(d.t("app_report.text")), "")
+    if apps.attribution_text(d.t, rep):
+        d.add(md(apps.attribution_text(d.t, rep)), "")
+    entries = [e for e in rep.get("apps") or [] if isinstance(e, dict)]
+    for entry in entries[:apps.MAX_APPS]:
+        d.heading(3, apps.app_heading(d.t, entry))
+        domains = entry.get("domains") or []
+        d.table(d.headers(apps.DOMAIN_COLUMNS), d.cells(apps.domain_rows(d.t, domains)), total=len(domains))
+    if len(entries) > apps.MAX_APPS:
+        d.add(md(d.t("truncated_rows", n=len(entries) - apps.MAX_APPS)), "")
+    access = apps.access_rows(entries)
+    if access:
+        d.heading(3, d.t("app_report.access"))
+        d.table(d.headers(apps.ACCESS_COLUMNS), d.cells(access))
+
+
 def _mail_server(d: _Doc) -> None:
     view = d.r.get("mail_server")
     if not isinstance(view, dict):
@@ -290,12 +331,17 @@ def render_markdown(report: dict, lang: str) -> str:
     if account:
         d.add("", md(account))
     _summary(d)
+    _apps(d)
     _method(d)
-    _expected_observed(d)
+    if not apps.domain_level(report):  # an App Privacy Report alone has no traffic to count
+        _expected_observed(d)
     _findings(d)
-    _destinations(d)
+    if not apps.domain_level(report):
+        _destinations(d)
+    _app_report(d)
     _mail_server(d)
-    _appendix(d)
+    if not apps.domain_level(report):
+        _appendix(d)
     _whois(d)
     d.add(
         "---",

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from analysis.findings_text import when as human_time
-from analysis.report.i18n import number, text
+from analysis.text import number, text
+from analysis.text import when as human_time
 
 MAX_ROWS = 500  # rows per table; the JSON keeps everything
 MAX_LIST = 50  # frames, flows or log lines listed per finding
@@ -60,7 +60,7 @@ class Writer:
         self.out: list[str] = []
 
     def t(self, key: str, **values) -> str:
-        return text(self.lang, key, **values)
+        return text(key, self.lang, **values)
 
     def yes_no(self, value) -> str:
         return self.t("yes") if value else self.t("no")
@@ -79,7 +79,12 @@ def verdict_facts(
     t: Words, verdict: dict, esc: Callable[[str], str] = str, flows: list | None = None
 ) -> list[tuple[str, str]]:
     """The summary's facts: mail host contacted, receive, send, vendors (values passed through ``esc``).
-    ``flows`` (the report's) give the bytes each vendor exchanged."""
+    ``flows`` (the report's) give the bytes each vendor exchanged. A domain-level verdict (App Privacy Report
+    alone) has its own facts: analysis.report.apps."""
+    if verdict.get("basis") == "app-privacy-report":
+        from analysis.report.apps import domain_facts
+
+        return domain_facts(t, verdict, esc)
     rows = [(t("mail_host_contacted"), t("yes") if verdict.get("mail_host_contacted") else t("no"))]
     for channel in ("receive", "send"):
         c = verdict.get(channel) or {}
@@ -162,9 +167,9 @@ def observed_counts(t: Words, lang: str, stats: dict) -> str:
     return t(
         "observed.counts",
         connections=t("n_connections", n=int(total.get("flows", 0) or 0)),
-        bytes=number(lang, total.get("bytes", 0)),
-        relay=number(lang, (by_cat.get("mail-relay") or {}).get("flows", 0)),
-        mailhost=number(lang, (by_cat.get("mail-host") or {}).get("flows", 0)),
+        bytes=number(total.get("bytes", 0), lang),
+        relay=number((by_cat.get("mail-relay") or {}).get("flows", 0), lang),
+        mailhost=number((by_cat.get("mail-host") or {}).get("flows", 0), lang),
     )
 
 

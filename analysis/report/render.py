@@ -1,7 +1,7 @@
 """One entry point for every format: ``render(report, fmt, lang)`` -> text.
 
 A report analysed in one language and rendered in another gets its verdict explanation and finding
-messages re-localised by ``analysis.findings_text``; when that fails the stored text stays.
+messages re-localised by ``analysis.text``; when that fails the stored text stays.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from analysis.errors import EXIT_UNREADABLE, MaildetourError, UsageError
+from analysis.text import explain, message
 
 FORMATS = ("json", "md", "html", "csv")
 
@@ -30,10 +31,6 @@ def localise(report: dict, lang: str) -> dict:
         out["verdict"] = dict(out["verdict"])
     if isinstance(out.get("findings"), list):
         out["findings"] = [dict(f) if isinstance(f, dict) else f for f in out["findings"]]
-    try:
-        from analysis.findings_text import explain, message
-    except ImportError:
-        return out
     verdict = out.get("verdict")
     if isinstance(verdict, dict):
         try:

@@ -1,4 +1,5 @@
-"""Read a mitmproxy flow file (``mitmdump -w``) into a Capture, through the one converter in mitmflows.
+"""Read a mitmproxy flow file (``mitmdump -w``) into a Capture, through the one converter in mitmflows; with a
+case, also the raw canary hits in what the clients sent (nothing here classifies).
 
 A damaged file gives every flow read before the damage, with ``InputInfo.complete = False`` and the byte
 offset of the first record that could not be read; a file that holds no readable flow is an InputError.
@@ -13,14 +14,15 @@ import os
 from mitmproxy import exceptions
 from mitmproxy.io import FlowReader
 
-from analysis.canary import CanaryHit
+from analysis.canary import CanaryMatch
 from analysis.case import Case
 from analysis.errors import InputError
-from analysis.model import Capture, DnsEntry, Flow, InputInfo
-from analysis.sources.leaks import MAX_FINDINGS, LeakScanner, classified_findings, saved_hits
+from analysis.model import CanaryHit, Capture, DnsEntry, Flow, InputInfo
+from analysis.sources.mitmcanary import saved_hits
 from analysis.sources.mitmflows import FlowTable, dns_entries
 
 MAX_DNS_ENTRIES = 100_000
+MAX_HITS = 10_000
 _DAMAGE = (
     exceptions.FlowReadException, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError
 )
@@ -62,11 +64,10 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
-              catalog_paths: list[str] | tuple[str, ...] = ()) -> Capture:
-    """Flows, DNS entries and the input's description from one mitmproxy flow file; with a ``case`` whose
-    canary is set, also the credential-leak findings in what the client sent (as the live addon finds them;
-    ``catalog_paths`` are the extra catalogs the findings' categories come from)."""
+def load_mitm(path: str, input_index: int = 0, case: Case | None = None) -> Capture:
+    """Flows, DNS entries and the input's description from one mitmproxy flow file; with a ``case``, also the
+    hits of its canary (when set) and of the account's names in what the clients sent, the first place of each
+    per flow, as the live addon finds them."""
     try:
         size = os.path.getsize(path)
         fh = open(path, "rb")
@@ -76,8 +77,8 @@ def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
     table = FlowTable(source="mitm", input_index=input_index)
     dns: dict[str, DnsEntry] = {}
     good = 0  # offset just after the last flow read completely
-    scanner = LeakScanner(case) if case is not None else None
-    hits: dict[tuple[int, str, str], tuple[Flow, CanaryHit, str]] = {}  # the first place of each, as live
+    matcher = case.matcher() if case is not None else None
+    found: dict[tuple[int, str, str], tuple[Flow, CanaryMatch, str]] = {}  # the first place of each, as live
     with fh:
         if size == 0:
             raise InputError(path, "empty file, not a mitmproxy flow file", 0)
@@ -92,9 +93,9 @@ def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
                 if st.dns:
                     for entry in dns_entries(mflow, st.flow.client.ip):
                         _merge_dns(dns, entry)
-                if scanner is not None and len(hits) < MAX_FINDINGS:
-                    for hit, where in saved_hits(scanner, mflow):
-                        hits.setdefault((id(st.flow), hit.label, hit.form), (st.flow, hit, where))
+                if matcher is not None and len(found) < MAX_HITS:
+                    for match, where in saved_hits(matcher, mflow):
+                        found.setdefault((id(st.flow), match.label, match.form), (st.flow, match, where))
         except _DAMAGE as exc:
             if info.packets == 0:
                 raise InputError(path, f"not a mitmproxy flow file: {_why(exc)}", 0) from None
@@ -106,9 +107,8 @@ def load_mitm(path: str, input_index: int = 0, case: Case | None = None,
     for number, f in enumerate(flows, 1):
         f.id = number
     info.sha256 = _sha256(path)
-    findings = classified_findings(case, scanner, list(hits.values()), list(dns.values()), catalog_paths) \
-        if case is not None and scanner is not None and hits else []
-    return Capture(inputs=[info], flows=flows, dns=list(dns.values()), findings=findings)
+    hits = [CanaryHit(f.id, match.label, match.form, match.severity, where) for f, match, where in found.values()]
+    return Capture(inputs=[info], flows=flows, dns=list(dns.values()), hits=hits)
 
 
 def _why(exc: Exception) -> str:

@@ -15,50 +15,28 @@ from dataclasses import dataclass, field
 
 from mitmproxy import connection, dns, flow, http, tcp, udp
 
-from analysis.case import is_ip
+from analysis.addresses import canonical, is_address
 from analysis.model import DnsEntry, Endpoint, Flow
 from analysis.protocols import mail as mailproto
 
 HEAD_LIMIT = 1024
 MAX_DNS_VALUES = 64
-MAIL_PORTS = {
-    25: "smtp", 587: "submission", 465: "smtps", 143: "imap", 993: "imaps", 110: "pop3", 995: "pop3s",
-}
-_IMPLICIT = frozenset({"imaps", "pop3s", "smtps"})
-_TLS_OF = {"imap": "imaps", "pop3": "pop3s", "smtp": "smtps", "submission": "smtps"}
 MAIL_FEED_LIMIT = 64 * 1024  # mail protocol lines are followed this far into a connection
-LINE_LIMIT = 4096  # a longer line is cut (it is a literal or garbage, not a command)
 UNKNOWN_IP = "0.0.0.0"
 
 
-def mail_protocol(server_port: int, server_head: bytes, tls: bool,
-                  client_first: str | None = None) -> str | None:
-    """The mail protocol of a proxied TCP stream: the server's greeting decides, else the client's first
-    command (``client_first``), else the port. ``tls``: the client spoke TLS from the start (implicit TLS)."""
-    greeting = server_head[:256].split(b"\n", 1)[0]
-    proto = (mailproto.greeting_protocol(greeting) if greeting else None) or client_first
-    if proto == "smtp" and server_port == 587:
-        proto = "submission"
-    if proto is not None:
-        return _TLS_OF[proto] if tls else proto
-    if greeting:
-        return None  # the server spoke, and not a mail protocol
-    guess = MAIL_PORTS.get(server_port)
-    if guess is None:
-        return None
-    if guess in _IMPLICIT:
-        return guess if tls else None
-    return None if tls else guess
+def mail_protocol(server_port: int, server_head: bytes, tls: bool, client_head: bytes = b"") -> str | None:
+    """The mail app protocol of a proxied TCP stream from its first bytes each way, None when it is not mail
+    (analysis.protocols.mail decides; the proxy saw the connection open). ``tls``: implicit TLS."""
+    dialogue = mailproto.recognise(mailproto.first_line(server_head), mailproto.first_line(client_head),
+                                   server_port, whole=True)
+    return mailproto.app_protocol(dialogue, server_port, tls)
 
 
 def endpoint(addr) -> Endpoint | None:
     """A mitmproxy address tuple as an Endpoint (IPv4-mapped IPv6, as on a dual-stack listener, as IPv4)."""
-    if addr and len(addr) >= 2 and isinstance(addr[0], str) and is_ip(addr[0]):
-        ip = ipaddress.ip_address(addr[0].split("%", 1)[0])
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return Endpoint(str(ip), int(addr[1]))
-    return None
+    ip = canonical(addr[0]) if addr and len(addr) >= 2 and isinstance(addr[0], str) else None
+    return None if ip is None else Endpoint(ip, int(addr[1]))
 
 
 def _strip_port(host: str) -> str:
@@ -92,10 +70,9 @@ class _State:
     quic: bool = False
     http: bool = False
     killed: bool = False
-    mail: mailproto.MailSession | None = None  # IMAP/POP3/SMTP line follower, once recognised
+    mail: mailproto.MailSession | None = None  # IMAP/POP3/SMTP follower, once recognised
     mail_fed: int = 0
-    partial: list[bytes] = field(default_factory=lambda: [b"", b""])  # unfinished line per direction
-    skip: list[int] = field(default_factory=lambda: [0, 0])  # IMAP literal bytes still to pass over
+    pending: list[bytes] = field(default_factory=lambda: [b"", b""])  # bytes not followed yet: client, server
     seen: tuple = ()  # connection attributes at the last refresh
     classified: tuple = ()  # (names, protocol) at the last classification
     extra: dict = field(default_factory=dict)  # the addon's per-record state (e.g. canary streams)
@@ -173,11 +150,11 @@ class FlowTable:
                 f.server = ep
             elif server.address and f.server.port == 0:
                 f.server = Endpoint(UNKNOWN_IP, int(server.address[1]))
-        if server.address and isinstance(server.address[0], str) and not is_ip(server.address[0]):
+        if server.address and isinstance(server.address[0], str) and not is_address(server.address[0]):
             # the name the client asked the proxy for (SOCKS5, CONNECT), which the proxy resolved
             f.names.add("dns", server.address[0].rstrip(".").lower())
         for sni in (client.sni, server.sni):
-            if sni and not is_ip(sni):
+            if sni and not is_address(sni):
                 f.names.add("sni", sni.lower())
         alpn = client.alpn or server.alpn
         if alpn:
@@ -240,7 +217,7 @@ class FlowTable:
         """A TLS ClientHello seen (intercepted or not)."""
         st = self.state(client, server)
         st.tls = True
-        if sni and not is_ip(sni):
+        if sni and not is_address(sni):
             st.flow.names.add("sni", sni.lower())
         for proto in alpn:
             text = proto.decode("ascii", "replace") if isinstance(proto, bytes) else str(proto)
@@ -265,11 +242,12 @@ class FlowTable:
         st.extra["host"] = host
         if host:
             name = _strip_port(host).rstrip(".").lower()
-            if name and not is_ip(name):
+            if name and not is_address(name):
                 st.flow.names.add("http_host", name)
         if f.server_conn.address is None or st.flow.server.ip == UNKNOWN_IP:
-            if is_ip(req.host) and st.flow.server.ip == UNKNOWN_IP:
-                st.flow.server = Endpoint(str(ipaddress.ip_address(req.host)), req.port)
+            ip = canonical(req.host)
+            if ip is not None and st.flow.server.ip == UNKNOWN_IP:
+                st.flow.server = Endpoint(ip, req.port)
         return st
 
     def add_http_response(self, f: http.HTTPFlow) -> _State:
@@ -302,34 +280,28 @@ class FlowTable:
         return st
 
     def _feed_mail(self, st: _State, from_client: bool, data: bytes) -> None:
-        """Follow IMAP/POP3/SMTP lines (analysis.protocols.mail) for STARTTLS, AUTH and clear-text logins."""
+        """Follow IMAP/POP3/SMTP (analysis.protocols.mail) for STARTTLS, AUTH and clear-text logins; a client
+        line cites its message's number as its frame."""
         st.mail_fed += len(data)
-        if st.mail is None:
-            first = data[:LINE_LIMIT].split(b"\n", 1)[0]
-            if from_client:
-                proto = None if st.server_head else mailproto.client_protocol(first, st.flow.server.port)
-            else:
-                proto = mailproto.greeting_protocol(first)
-            if proto is None:
-                if st.mail_fed >= HEAD_LIMIT:
-                    st.mail_fed = MAIL_FEED_LIMIT  # not a mail protocol: stop looking
-                return
-            st.mail = mailproto.MailSession(proto)
-        if st.mail.awaiting_tls and from_client:
-            st.mail_fed = MAIL_FEED_LIMIT  # TLS after STARTTLS: no more lines
-            return
         side = 0 if from_client else 1
-        lines = (st.partial[side] + data).split(b"\n")
-        st.partial[side] = lines.pop()[-LINE_LIMIT:]
-        for line in lines:
-            if st.skip[side] > 0:  # the payload of an IMAP literal, not a command
-                st.skip[side] -= len(line) + 1
-                continue
-            line = line[:LINE_LIMIT].rstrip(b"\r")
-            if from_client:
-                st.skip[side] = st.mail.client_line(line, st.flow.c2s_packets)
-            else:
-                st.skip[side] = st.mail.server_line(line)
+        st.pending[side] += data
+        session = st.mail
+        sides: tuple[int, ...] = (side,)
+        if session is None:
+            proto = mailproto.recognise(mailproto.first_line(st.pending[1]), mailproto.first_line(st.pending[0]),
+                                        st.flow.server.port, whole=True)
+            if not proto:
+                if proto == "" or st.mail_fed >= HEAD_LIMIT:
+                    _stop_mail(st)  # not a mail protocol
+                return
+            session = st.mail = mailproto.MailSession(proto)
+            sides = (1, 0)  # what waited, the server's lines first
+        frame = st.flow.c2s_packets
+        for s in sides:
+            used = session.feed(s == 0, st.pending[s], lambda _: frame)
+            st.pending[s] = st.pending[s][used:]
+        if session.awaiting_tls and st.pending[0]:
+            _stop_mail(st)  # TLS after STARTTLS: no more lines
 
     def add_udp_message(self, f: udp.UDPFlow, msg: udp.UDPMessage) -> _State:
         st = self.state(f.client_conn, f.server_conn)
@@ -396,6 +368,11 @@ class FlowTable:
         return f
 
 
+def _stop_mail(st: _State) -> None:
+    st.mail_fed = MAIL_FEED_LIMIT
+    st.pending = [b"", b""]
+
+
 def app_protocol(st: _State) -> str:
     f = st.flow
     if st.dns:
@@ -404,7 +381,10 @@ def app_protocol(st: _State) -> str:
         if st.quic or st.http:  # HTTP over UDP is HTTP/3, i.e. QUIC
             return "quic"
         return "dns" if f.server.port in (53, 5353) else "other"
-    mail = mail_protocol(f.server.port, st.server_head, st.tls, st.mail.protocol if st.mail else None)
+    if st.mail is not None:
+        mail = mailproto.app_protocol(st.mail.protocol, f.server.port, st.tls)
+    else:
+        mail = mail_protocol(f.server.port, st.server_head, st.tls, st.client_head)
     if mail is not None and not st.http:
         return mail
     if st.http:

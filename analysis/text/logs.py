@@ -1,15 +1,11 @@
-"""The words of the mail server's findings and of ``maildetour logs --format md``, in English and German.
-
-Same signature as ``analysis.findings_text.message``: the template parameters live in ``Finding.details``,
-so a report can be re-rendered in the other language from its JSON alone.
+"""The words of the mail server's findings (from its logs) and of the assumptions the logs view states, in
+English and German. Same signature as the tool's own findings: ``message(kind, lang, **details)``.
 """
 
 from __future__ import annotations
 
-from analysis.findings_text import TIMES, listing, number, plural, when
-
-LANGS = ("en", "de")
-KINDS = ("third-party-login", "login-after-removal", "persistent-connection")
+from analysis.text.numbers import TIMES, Defaults, language, number, param, plural
+from analysis.text.report import text
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "third-party-login": {
@@ -99,85 +95,35 @@ WORDS: dict[str, dict[str, str]] = {
         "en": ", for up to {minutes} minutes per logged session",
         "de": ", bis zu {minutes} Minuten je protokollierter Sitzung",
     },
-    "title": {"en": "Mail server logs", "de": "Mailserver-Protokolle"},
-    "inputs": {"en": "Inputs", "de": "Eingaben"},
-    "assumptions": {"en": "Assumptions", "de": "Annahmen"},
-    "origins": {"en": "Login origins", "de": "Herkunft der Anmeldungen"},
-    "connections": {"en": "Open connections (snapshots)", "de": "Offene Verbindungen (Schnappschüsse)"},
-    "findings": {"en": "Findings", "de": "Befunde"},
-    "none": {
-        "en": "No logins for the account were found.",
-        "de": "Keine Anmeldungen für das Konto gefunden.",
-    },
-    "file": {"en": "File", "de": "Datei"},
-    "lines": {"en": "Lines", "de": "Zeilen"},
-    "parsed": {"en": "Parsed", "de": "Erkannt"},
-    "unmatched": {"en": "Unmatched", "de": "Nicht erkannt"},
-    "software": {"en": "Software", "de": "Software"},
-    "account": {"en": "Account", "de": "Konto"},
-    "address": {"en": "Address", "de": "Adresse"},
-    "owner": {"en": "Owner", "de": "Betreiber"},
-    "as": {"en": "AS (network owner)", "de": "AS (Netzbetreiber)"},
-    "as_range": {"en": "AS range", "de": "AS-Adressbereich"},
-    "as_data": {"en": "AS data", "de": "AS-Daten"},
-    "first": {"en": "First (UTC)", "de": "Erste (UTC)"},
-    "last": {"en": "Last (UTC)", "de": "Letzte (UTC)"},
-    "count": {"en": "Logins", "de": "Anmeldungen"},
-    "failures": {"en": "Failures", "de": "Fehlschläge"},
-    "device": {"en": "Device", "de": "Gerät"},
-    "after_removal": {"en": "Logins after removal", "de": "Anmeldungen nach Löschen"},
-    "local": {"en": "Local", "de": "Lokal"},
-    "remote": {"en": "Remote", "de": "Gegenstelle"},
-    "state": {"en": "State", "de": "Zustand"},
-    "severity.info": {"en": "info", "de": "Hinweis"},
-    "severity.low": {"en": "low", "de": "niedrig"},
-    "severity.medium": {"en": "medium", "de": "mittel"},
-    "severity.high": {"en": "high", "de": "hoch"},
-    "yes": {"en": "yes", "de": "ja"},
-    "no": {"en": "no", "de": "nein"},
 }
 
 
-def _lang(lang: str) -> str:
-    return lang if lang in LANGS else "en"
-
-
 def word(key: str, lang: str, **params) -> str:
-    text = WORDS.get(key, {}).get(_lang(lang), key)
+    """The phrase ``key`` in ``lang`` with its ``{fields}`` filled in as given (unknown keys: the key)."""
+    text = WORDS.get(key, {}).get(language(lang), key)
     return text.format(**params) if params else text
 
 
-class _Defaults(dict):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
 def _param(key: str, value, lang: str) -> str:
-    if key in TIMES:
-        return when(value)
-    if isinstance(value, bool):
-        return word("yes" if value else "no", lang)
-    if isinstance(value, int | float):
-        return number(value, lang)
-    if isinstance(value, list | tuple):
-        return listing(value, lang)
-    return "" if value is None else str(value)[:800]
+    if isinstance(value, bool) and key not in TIMES:
+        return text("yes" if value else "no", lang)
+    return param(key, value, lang)
 
 
-def message(kind: str, lang: str, **details) -> str:
+def message(kind: str, lang: str, /, **details) -> str:
     """The finding's sentence in ``lang`` (unknown kinds: the kind itself)."""
-    lang = _lang(lang)
+    lang = language(lang)
     template = TEMPLATES.get(kind, {}).get(lang)
     if template is None:
         return kind
-    params = _Defaults({k: _param(k, v, lang) for k, v in details.items()})
+    params = Defaults({k: _param(k, v, lang) for k, v in details.items()})
     params["logins"] = plural(details.get("count"), PLURALS["logins"][lang])
     params["address_word"] = plural(details.get("n_addresses"), PLURALS["address_word"][lang])
     if kind == "third-party-login":
         params["whose"] = word("whose.device-known" if details.get("device_known") else "whose.catalog", lang)
     if kind == "login-after-removal":
-        one = details.get("count") == 1
-        params["at_last"] = word("at_last.one" if one else "at_last.many", lang, last=params["last"])
+        at_last = plural(details.get("count"), ("at_last.one", "at_last.many"))
+        params["at_last"] = word(at_last, lang, last=params["last"])
     if kind == "persistent-connection":
         if details.get("source") == "snapshot":
             params["where"] = word("where.snapshot", lang, file=str(details.get("file", ""))[:300])

@@ -1,19 +1,13 @@
-"""The words of findings and of the verdict's explanation, in English and German.
+"""The words of the tool's own findings, in English and German, and the sentence of each.
 
-Findings keep their template parameters in ``Finding.details``, so a report can be re-rendered in the
-other language from the JSON alone: ``message(f["kind"], "de", **f["details"])`` and
-``explain(report["verdict"], "de")``; ``title(kind, lang)`` names a finding in a memo's heading. Every kind
-has a title and a template in both languages (tests/test_verdict.py checks it). Values are plain text; the
-renderers escape them. Times in sentences are written by ``when``: 2026-11-28 23:05:16 UTC.
+Findings keep their template parameters in ``Finding.details``, so a report can be re-rendered in the other
+language from the JSON alone: ``message(kind, lang, **details)``. Every kind here has a title and a template in
+both languages (tests/test_finding_words.py checks it). Values are plain text; the renderers escape them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-LANGS = ("en", "de")
-MAX_ITEMS = 8  # names listed in one sentence before "and N more"
-MAX_TEXT = 200  # one listed value is cut to this many characters
+from analysis.text.numbers import MAX_TEXT, NONE, TIMES, Defaults, language, listing, param, plural, when
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "mail-host-not-contacted": {
@@ -21,6 +15,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "from the device went to its names or addresses.",
         "de": "Der konfigurierte Mailserver ({hosts}) wurde nie kontaktiert: keine der {flows_total} "
         "Verbindungen des Geräts ging an seine Namen oder Adressen.",
+    },
+    "mail-host-not-established": {
+        "en": "The device only tried to reach the configured mail host ({hosts}): none of its {flows} "
+        "{connections} was answered (connection states: {states}).",
+        "de": "Das Gerät versuchte den konfigurierten Mailserver ({hosts}) nur zu erreichen: keine seiner {flows} "
+        "{connections} wurde beantwortet (Verbindungszustände: {states}).",
     },
     "mail-host-assumed": {
         "en": "The mail host's address is unknown (no DNS answer, no --mail-ip): {flows} {connections} "
@@ -31,8 +31,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "gewertet. Mit --mail-ip bestätigen.",
     },
     "credential-leak": {
-        "en": "{secret_en} was sent to {destination} ({server}, {category}) as {form} in the {where}.",
-        "de": "{secret_de} wurde an {destination} ({server}, {category}) gesendet, als {form} im Teil {where}.",
+        "en": "{secret} was sent to {destination} ({server}, {category}) as {form} in the {where}{inside_tls}.",
+        "de": "{secret} wurde an {destination} ({server}, {category}) gesendet, als {form} im Teil "
+        "{where}{inside_tls}.",
     },
     "proxy-block": {
         "en": "maildetour_block killed {count} {reason} {connections} at the proxy.",
@@ -113,6 +114,10 @@ TITLES: dict[str, dict[str, str]] = {
         "en": "Configured mail host not contacted",
         "de": "Konfigurierter Mailserver nicht kontaktiert",
     },
+    "mail-host-not-established": {
+        "en": "Mail host attempted, never answered",
+        "de": "Mailserver nur versucht, nie geantwortet",
+    },
     "mail-host-assumed": {
         "en": "Mail host taken from the protocol",
         "de": "Mailserver aus dem Protokoll erschlossen",
@@ -156,67 +161,35 @@ MISSING: dict[str, dict[str, str]] = {
         "en": "an input was damaged or truncated",
         "de": "eine Eingabe war beschädigt oder abgeschnitten",
     },
-}
-
-SUMMARY = {
-    "direct": {
-        "en": "Verdict: direct. The device spoke to the configured mail host itself and no mail-relay "
-        "service was seen.",
-        "de": "Ergebnis: direkt. Das Gerät sprach selbst mit dem konfigurierten Mailserver; ein "
-        "Mail-Relay-Dienst wurde nicht beobachtet.",
+    "app-not-seen": {
+        "en": "no connection of the app named by --app (or the case's [app] id) is in the capture",
+        "de": "keine Verbindung der mit --app (oder [app] id im Fall) genannten App ist im Mitschnitt",
     },
-    "relayed": {
-        "en": "Verdict: relayed. The device never contacted the configured mail host; it connected to the "
-        "mail-relay service of {relay_owners} instead, whose servers handle the account's mail (and so "
-        "need its credentials).",
-        "de": "Ergebnis: über Dritte. Das Gerät kontaktierte den konfigurierten Mailserver nie; stattdessen "
-        "verband es sich mit dem Mail-Relay-Dienst von {relay_owners}, dessen Server die E-Mail des Kontos "
-        "abwickeln (und dafür die Zugangsdaten brauchen).",
+    "app-not-in-report": {
+        "en": "the App Privacy Report names no such app",
+        "de": "der App-Datenschutzbericht nennt keine solche App",
     },
-    "mixed": {
-        "en": "Verdict: mixed. The device contacted the configured mail host and also used the mail-relay "
-        "service of {relay_owners}.",
-        "de": "Ergebnis: gemischt. Das Gerät kontaktierte den konfigurierten Mailserver und nutzte zugleich "
-        "den Mail-Relay-Dienst von {relay_owners}.",
-    },
-    "inconclusive": {
-        "en": "Verdict: inconclusive. Neither a mail protocol to the configured mail host nor a mail-relay "
-        "service was seen.",
-        "de": "Ergebnis: nicht eindeutig. Weder ein Mail-Protokoll zum konfigurierten Mailserver noch ein "
-        "Mail-Relay-Dienst wurde beobachtet.",
+    "no-mail-domain": {
+        "en": "the App Privacy Report shows neither the mail host's names nor a known mail-relay domain",
+        "de": "der App-Datenschutzbericht zeigt weder die Namen des Mailservers noch eine bekannte "
+        "Mail-Relay-Domain",
     },
 }
 
-CHANNELS = {
-    "en": "Receiving (IMAP/POP3): {receive}. Sending (SMTP): {send}.",
-    "de": "Empfang (IMAP/POP3): {receive}. Versand (SMTP): {send}.",
-}
-STATUS = {
-    "direct": {
-        "en": "direct, {n} {connections} to the mail host",
-        "de": "direkt, {n} {connections} zum Mailserver",
-    },
-    "not-observed": {"en": "not observed", "de": "nicht beobachtet"},
-}
-CONTACTED = {
-    True: {"en": "The mail host was contacted.", "de": "Der Mailserver wurde kontaktiert."},
-    False: {"en": "The mail host was not contacted.", "de": "Der Mailserver wurde nicht kontaktiert."},
-}
-OTHERS = {
-    "en": "Other parties contacted: {vendors}.",
-    "de": "Weitere kontaktierte Stellen: {vendors}.",
-}
-ASSUMED = {
-    "en": "The mail host's address was not known, so mail-protocol connections to unnamed addresses were "
-    "taken as the mail host.",
-    "de": "Die Adresse des Mailservers war unbekannt; Mail-Protokoll-Verbindungen zu unbenannten Adressen "
-    "wurden daher als Mailserver gewertet.",
-}
-MISSING_LEAD = {"en": "Missing: {missing}.", "de": "Es fehlt: {missing}."}
-AND_MORE = {"en": "and {n} more", "de": "und {n} weitere"}
-NONE = {"en": "none", "de": "keine"}
 CONNECTIONS = {"en": ("connection", "connections"), "de": ("Verbindung", "Verbindungen")}
-TIMES = frozenset({"removed", "first", "last"})  # parameters holding an ISO 8601 time, written by ``when``
+SECRETS = {  # credential-leak: what leaked
+    "password": {"en": "The test account's password (canary)", "de": "Das Passwort des Testkontos (Canary)"},
+    "address": {"en": "The test account's address", "de": "Die Adresse des Testkontos"},
+    "username": {"en": "The test account's username", "de": "Der Benutzername des Testkontos"},
+}
+LEAK_SEEN = {  # the canary scanner's own note of a hit, written before the report's language is known
+    "en": "{secret} was sent to {destination} ({server}), {category}, as {form} in the {where}{inside_tls}",
+    "de": "{secret} wurde an {destination} ({server}) gesendet, {category}, als {form} im Teil {where}{inside_tls}",
+}
+INSIDE_TLS = {  # credential-leak: found in what tshark decrypted with the --keylog key log
+    "en": ", inside TLS, decrypted with the key log",
+    "de": ", innerhalb von TLS, mit dem Schlüsselprotokoll (--keylog) entschlüsselt",
+}
 
 
 # ---- relays found from evidence (analysis/relays.py) ----------------------------------------------------------
@@ -225,13 +198,6 @@ BASIS_WORDS = {
     "catalog": {"en": "catalog", "de": "Katalog"},
     "canary": {"en": "canary", "de": "Canary"},
     "server-login": {"en": "server logins", "de": "Anmeldungen am Server"},
-}
-LINK_WORDS = {
-    "catalog": {"en": "named by the catalog", "de": "vom Katalog benannt"},
-    "canary": {"en": "those that carried the password", "de": "die, die das Passwort trugen"},
-    "same-address": {"en": "the address the logins came from", "de": "die Adresse, von der die Anmeldungen kamen"},
-    "same-owner": {"en": "the same network owner as the logins", "de": "derselbe Netzinhaber wie bei den Anmeldungen"},
-    "none": {"en": "not identified", "de": "nicht ermittelt"},
 }
 RELAY_SENTENCES = {
     "catalog": {
@@ -274,19 +240,6 @@ DEVICE_ONLY = {
     "de": "Das setzt voraus, dass das Testkonto nur vom untersuchten Gerät benutzt wurde (und dessen Verkehr "
     "nicht über ein eigenes VPN oder einen eigenen Proxy hinausging).",
 }
-RELAY_LINE = {
-    "en": "Relay {owner}: basis {basis}; device connections: {link}.",
-    "de": "Relay {owner}: Grundlage {basis}; Verbindungen des Geräts: {link}.",
-}
-RELAY_FRAMES = {"en": "Frames: {frames}.", "de": "Frames: {frames}."}
-RELAY_LOG = {"en": "Log: “{line}”.", "de": "Log: „{line}“."}
-RELAYED_UNLINKED = {
-    "en": "Verdict: relayed. The device never contacted the configured mail host, yet {relay_owners} logged in "
-    "to the account, so its servers handle the account's mail (and hold its credentials).",
-    "de": "Ergebnis: über Dritte. Das Gerät kontaktierte den konfigurierten Mailserver nie, doch {relay_owners} "
-    "meldete sich am Konto an; dessen Server wickeln also die E-Mail des Kontos ab (und kennen die "
-    "Zugangsdaten).",
-}
 REASON_WORDS = {
     "mail-protocol": {"en": "speaks a mail protocol", "de": "spricht ein Mail-Protokoll"},
     "long-lived": {
@@ -324,22 +277,21 @@ LOGIN_FORMS = {
     "de": ("Anmeldung oder Einlieferung", "Anmeldungen oder Einlieferungen"),
 }
 SETTLE_NONE = {"en": "The evidence given does not settle it.", "de": "Die vorliegenden Belege klären es nicht."}
-CANDIDATES_LINE = {
-    "en": "Possible relays, most likely first: {items}.",
-    "de": "Mögliche Relays, wahrscheinlichste zuerst: {items}.",
-}
+BASIS_LEAD = {"en": "basis: ", "de": "Grundlage: "}
 MAX_CANDIDATES_TEXT = 5  # candidates named in one sentence
 
 
-def _words(table: dict, codes, lang: str) -> list[str]:
-    return [table.get(str(c), {}).get(lang, str(c)[:MAX_TEXT]) for c in (codes if isinstance(codes, list) else [])]
+def coded(table: dict, codes, lang: str) -> list[str]:
+    """The words of a list of codes (an unknown code stands for itself, cut short; no list: none)."""
+    items = codes if isinstance(codes, list) else []
+    return [table.get(str(c), {}).get(lang, str(c)[:MAX_TEXT]) for c in items]
 
 
 def _relay_params(details: dict, params: dict, lang: str) -> dict:
     """``basis_text`` and ``evidence_text`` of a relay-evidence finding, from its details alone."""
     basis = details.get("basis") if isinstance(details.get("basis"), list) else []
     since = "since.account_added" if details.get("since_from") == "account_added" else "since.capture"
-    params = _Defaults(params)
+    params = Defaults(params)
     params["since"] = when(details.get("since"))
     params["logins_word"] = plural(details.get("logins", 0), LOGIN_FORMS[lang])
     params["since_text"] = RELAY_SENTENCES[since][lang].format_map(params)
@@ -349,219 +301,80 @@ def _relay_params(details: dict, params: dict, lang: str) -> dict:
         sentences.append(RELAY_SENTENCES[link][lang].format_map(params))
     if "server-login" in basis:
         sentences.append(DEVICE_ONLY[lang])
-    lead = {"en": "basis: ", "de": "Grundlage: "}[lang]
-    return {"basis_text": lead + ", ".join(_words(BASIS_WORDS, basis, lang)),
+    return {"basis_text": BASIS_LEAD[lang] + ", ".join(coded(BASIS_WORDS, basis, lang)),
             "evidence_text": "".join(" " + x for x in sentences)}
 
 
-def _candidate_text(item, lang: str) -> str:
+def candidate_text(item, lang: str) -> str:
+    """One relay candidate: its owner, (addresses: reasons)."""
     if not isinstance(item, dict):
         return str(item)[:MAX_TEXT]
     addresses = listing(item.get("addresses") or [], lang)
-    reasons = ", ".join(_words(REASON_WORDS, item.get("reasons") or [], lang))
+    reasons = ", ".join(coded(REASON_WORDS, item.get("reasons") or [], lang))
     return f"{str(item.get('owner', '?'))[:MAX_TEXT]} ({addresses}{': ' + reasons if reasons else ''})"
 
 
-def _settle_text(codes, lang: str) -> str:
-    items = _words(SETTLE_WORDS, codes, lang)
+def settle_text(codes, lang: str) -> str:
+    """What would settle which candidate is the relay (or that nothing given would)."""
+    items = coded(SETTLE_WORDS, codes, lang)
     return SETTLE_LEAD[lang].format(items="; ".join(items)) if items else SETTLE_NONE[lang]
 
 
 def _candidates_params(details: dict, params: dict, lang: str) -> dict:
     items = details.get("candidates") if isinstance(details.get("candidates"), list) else []
-    text = "; ".join(_candidate_text(c, lang) for c in items[:MAX_CANDIDATES_TEXT]) or NONE[lang]
-    return {"candidates_text": text, "settle_text": _settle_text(details.get("settle"), lang)}
+    text = "; ".join(candidate_text(c, lang) for c in items[:MAX_CANDIDATES_TEXT]) or NONE[lang]
+    return {"candidates_text": text, "settle_text": settle_text(details.get("settle"), lang)}
 
 
-COMPOSED = {"relay-evidence": _relay_params, "relay-candidates": _candidates_params}
+def _inside_tls(details: dict, lang: str) -> str:
+    return INSIDE_TLS[lang] if details.get("inside_tls") is True else ""
 
 
-def _relay_sentences(verdict: dict, lang: str) -> list[str]:
-    """One sentence per relay: basis, link, frames, its first log line; the assumption server logins rest on."""
-    parts = []
-    relays = [r for r in verdict.get("relays") or [] if isinstance(r, dict)]
-    for relay in relays:
-        basis = ", ".join(_words(BASIS_WORDS, relay.get("basis") or [], lang))
-        link = LINK_WORDS.get(str(relay.get("link")), LINK_WORDS["none"])[lang]
-        parts.append(RELAY_LINE[lang].format(owner=str(relay.get("owner", "?"))[:MAX_TEXT], basis=basis, link=link))
-        frames = relay.get("frames") if isinstance(relay.get("frames"), list) else []
-        if frames:
-            parts.append(RELAY_FRAMES[lang].format(frames=listing(frames, lang)))
-        lines = relay.get("log_lines") if isinstance(relay.get("log_lines"), list) else []
-        if lines:
-            parts.append(RELAY_LOG[lang].format(line=" ".join(str(lines[0]).split())[:300]))
-    if any("server-login" in (r.get("basis") or []) for r in relays):
-        parts.append(DEVICE_ONLY[lang])
-    return parts
+def _leak_params(details: dict, params: dict, lang: str) -> dict:
+    return {"inside_tls": _inside_tls(details, lang)}
 
 
-def _candidate_sentences(verdict: dict, lang: str) -> list[str]:
-    """The likeliest candidates for the relay and what would settle which one it is."""
-    parts = []
-    candidates = verdict.get("candidates") if isinstance(verdict.get("candidates"), list) else []
-    if candidates:
-        items = [
-            _candidate_text({**c, "addresses": c.get("device_addresses") or []}, lang) if isinstance(c, dict)
-            else str(c)[:MAX_TEXT]
-            for c in candidates[:3]
-        ]
-        parts.append(CANDIDATES_LINE[lang].format(items="; ".join(items)))
-        parts.append(_settle_text(verdict.get("settle") or [], lang))
-    return parts
+COMPOSED = {"relay-evidence": _relay_params, "relay-candidates": _candidates_params, "credential-leak": _leak_params}
 
 
-def _lang(lang: str) -> str:
-    return lang if lang in LANGS else "en"
-
-
-def plural(n, forms: tuple[str, str]) -> str:
-    """The (singular, plural) form for the count ``n``: the singular for exactly one, in English and German."""
-    return forms[0] if n == 1 else forms[1]
-
-
-def when(value, zone: bool = True) -> str:
-    """An ISO 8601 time as the memos write it, in UTC to the second: 2026-11-28 23:05:16 UTC (``zone=False``
-    leaves off " UTC", for table columns whose heading says it). Text that is no time comes back as it is."""
-    text = "" if value is None else str(value)
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00")) if len(text) >= 19 else None
-    except ValueError:
-        dt = None
-    if dt is None:
-        return text[:MAX_TEXT]
-    dt = dt.astimezone(UTC) if dt.tzinfo else dt
-    return dt.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if zone else "")
-
-
-def title(kind: str, lang: str) -> str:
-    """The finding's heading in ``lang`` (unknown kinds: the kind itself)."""
-    lang = _lang(lang)
-    if kind in TITLES:
-        return TITLES[kind][lang]
-    from analysis.logs import text as log_text
-
-    return log_text.TITLES.get(kind, {}).get(lang, kind)
-
-
-def kinds() -> tuple[str, ...]:
-    """Every finding kind that has words here or in ``analysis.logs.text``."""
-    from analysis.logs import text as log_text
-
-    return (*TEMPLATES, *log_text.KINDS)
-
-
-def number(value: int | float, lang: str) -> str:
-    """12345 -> '12,345' (en) or '12.345' (de)."""
-    if isinstance(value, float) and not value.is_integer():
-        text = f"{value:,.1f}"
-    else:
-        text = f"{int(value):,}"
-    if _lang(lang) == "de":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
-
-
-def listing(values, lang: str) -> str:
-    """A bounded, comma-separated list of plain-text values."""
-    items = [str(v)[:MAX_TEXT] for v in values]
-    if not items:
-        return NONE[_lang(lang)]
-    shown = items[:MAX_ITEMS]
-    if len(items) > MAX_ITEMS:
-        shown.append(AND_MORE[_lang(lang)].format(n=len(items) - MAX_ITEMS))
-    return ", ".join(shown)
-
-
-def _missing_text(codes, lang: str) -> str:
-    lang = _lang(lang)
+def missing_text(codes, lang: str) -> str:
+    """What the verdict lacks, as words: "the input holds no traffic; ..." (nothing: none)."""
+    lang = language(lang)
     return "; ".join(MISSING.get(str(c), {}).get(lang, str(c)[:MAX_TEXT]) for c in codes) or NONE[lang]
 
 
 def _param(key: str, value, lang: str) -> str:
     if key == "missing":
-        return _missing_text(value if isinstance(value, list) else [value], lang)
-    if key in TIMES:
-        return when(value)
-    if isinstance(value, bool):
+        return missing_text(value if isinstance(value, list) else [value], lang)
+    if isinstance(value, bool) and key not in TIMES:
         return str(value).lower()
-    if isinstance(value, int | float):
-        return number(value, lang)
-    if isinstance(value, list | tuple):
-        return listing(value, lang)
-    if value is None:
-        return ""
-    return str(value)[: MAX_TEXT * 4]
+    return param(key, value, lang)
 
 
-class _Defaults(dict):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
-SECRETS = {  # credential-leak: what leaked, (en, de)
-    "password": ("The test account's password (canary)", "Das Passwort des Testkontos (Canary)"),
-    "address": ("The test account's address", "Die Adresse des Testkontos"),
-    "username": ("The test account's username", "Der Benutzername des Testkontos"),
-}
+def _secret(details: dict, lang: str) -> str:
+    """What leaked, in words (the password unless the details name another secret)."""
+    return SECRETS.get(str(details.get("secret", "password")), SECRETS["password"])[lang]
 
 
 def message(kind: str, lang: str, /, **details) -> str:
     """The finding's sentence in ``lang`` from its template parameters (unknown kinds: the kind itself)."""
-    lang = _lang(lang)
+    lang = language(lang)
     template = TEMPLATES.get(kind, {}).get(lang)
     if template is None:
-        from analysis.logs import text as log_text  # the mail server's findings keep their texts there
-
-        return log_text.message(kind, lang, **details) if kind in log_text.KINDS else kind
-    params = _Defaults({k: _param(k, v, lang) for k, v in details.items()})
-    secret = SECRETS.get(str(details.get("secret", "password")), SECRETS["password"])
-    params["secret_en"], params["secret_de"] = secret
+        return kind
+    params = Defaults({k: _param(k, v, lang) for k, v in details.items()})
+    params["secret"] = _secret(details, lang)
     params["connections"] = plural(details.get("flows", details.get("count", 0)), CONNECTIONS[lang])
     if kind in COMPOSED:
         params.update(COMPOSED[kind](details, params, lang))
     return template.format_map(params)
 
 
-def explain(verdict: dict, lang: str) -> str:
-    """One paragraph that states the verdict and what it rests on, from the verdict dict alone."""
-    lang = _lang(lang)
-    summary = str(verdict.get("summary", "inconclusive"))
-    vendors = [v for v in verdict.get("vendors") or [] if isinstance(v, dict)]
-    relay_owners = [str(v.get("owner", "?")) for v in vendors if "mail-relay" in (v.get("categories") or [])]
-    relays = [r for r in verdict.get("relays") or [] if isinstance(r, dict)]
-    if relays:
-        relay_owners = [str(r.get("owner", "?")) for r in relays]
-    lead = SUMMARY.get(summary, SUMMARY["inconclusive"])[lang]
-    if summary == "relayed" and relays and all(r.get("link") == "none" for r in relays):
-        lead = RELAYED_UNLINKED[lang]
-    parts = [lead.format(relay_owners=listing(relay_owners, lang))]
-    if summary == "inconclusive":  # the other summaries already say whether the host was contacted
-        parts.append(CONTACTED[bool(verdict.get("mail_host_contacted"))][lang])
-
-    def status(key: str) -> str:
-        chan = verdict.get(key)
-        chan = chan if isinstance(chan, dict) else {}
-        flows = chan.get("flows")
-        code = str(chan.get("status", "not-observed"))
-        n = len(flows) if isinstance(flows, list) else 0
-        return STATUS.get(code, STATUS["not-observed"])[lang].format(
-            n=number(n, lang), connections=plural(n, CONNECTIONS[lang])
-        )
-
-    parts.append(CHANNELS[lang].format(receive=status("receive"), send=status("send")))
-    parts += _relay_sentences(verdict, lang)
-    others = [
-        f"{v.get('owner', '?')} ({', '.join(str(c) for c in v.get('categories') or [])})"
-        for v in vendors
-        if "mail-relay" not in (v.get("categories") or [])
-    ]
-    if others:
-        parts.append(OTHERS[lang].format(vendors=listing(others, lang)))
-    if "mail-host-by-protocol" in (verdict.get("assumptions") or []):
-        parts.append(ASSUMED[lang])
-    missing = verdict.get("missing") or []
-    missing = missing if isinstance(missing, list) else [missing]
-    if missing and summary == "inconclusive":
-        parts.append(MISSING_LEAD[lang].format(missing=_missing_text(missing, lang)))
-    parts += _candidate_sentences(verdict, lang)
-    return " ".join(parts)
+def leak_seen(lang: str, /, **details) -> str:
+    """The canary scanner's note of one hit, from the credential-leak finding's details."""
+    lang = language(lang)
+    return LEAK_SEEN[lang].format(
+        secret=_secret(details, lang), destination=details.get("destination", "?"), server=details.get("server", "?"),
+        category=details.get("category") or "unknown", form=details.get("form", "?"),
+        where=details.get("where", "?"), inside_tls=_inside_tls(details, lang),
+    )
