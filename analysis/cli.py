@@ -15,7 +15,7 @@ from analysis.output import write_output
 from analysis.vocab import LANGS
 
 REPORT_FORMATS = ("json", "md", "html", "csv")
-FLOW_FORMATS = ("jsonl", "csv", "table", "zeek")  # analysis.report.flowtable.FORMATS (not imported: startup time)
+FLOW_FORMATS = ("jsonl", "csv", "table", "zeek")  # analysis.report.flowlist.FORMATS (not imported: startup time)
 BOM = b"\xef\xbb\xbf"
 
 
@@ -58,11 +58,13 @@ def _warn_without_mail_host(case) -> None:
 
 
 def _with_app(case, app: str | None):
-    """The case with ``--app`` as its app id (over the case file's ``[app] id``)."""
-    if app:
-        import dataclasses
+    """The case with ``--app`` as its app (over the case file's ``[app]``, whose name and version are another
+    app's when the id differs)."""
+    from analysis.case import AppInfo
 
-        case.app = dataclasses.replace(case.app, id=app.strip())
+    app = (app or "").strip()
+    if app and app != case.app.id:
+        case.app = AppInfo(id=app)
     return case
 
 
@@ -134,7 +136,7 @@ def _exit_for(report: dict) -> int:
 
 def cmd_flows(args) -> int:
     from analysis.pipeline import flow_table
-    from analysis.report.flowtable import iter_flows
+    from analysis.report.flowlist import iter_flows
 
     # classified, with the servers' AS; redacted with a canary
     case = _with_app(_case(args), args.app)
@@ -162,29 +164,32 @@ def _rdap_server(args) -> str | None:
 
 def cmd_logs(args) -> int:
     case = _case(args)
-    from analysis.logs.correlate import logs_report
+    from analysis.pipeline import logs_view
+    from analysis.report.logsview import render_logs
 
     fmt = pick_format(args.format, args.output, ("json", "md"), "json")
-    damaged: list[str] = []
     rdap = None
     if args.rdap or args.rdap_server:
         from analysis.rdap import Rdap
 
         rdap = Rdap(server=_rdap_server(args))
-    text = logs_report(args.logfiles, case, fmt=fmt, year=args.year, lang=args.lang, damaged=damaged,
-                       asn_db=args.asn_db or [], rdap=rdap)
-    write_output(args.output, text)
+    doc = logs_view(args.logfiles, case, year=args.year, lang=args.lang, asn_db=args.asn_db or [], rdap=rdap)
+    write_output(args.output, render_logs(doc, fmt, args.lang))
     for line in rdap.warnings if rdap is not None else []:
         print(f"maildetour: warning: {line}", file=sys.stderr)
-    for line in damaged:
-        print(f"maildetour: {line} (the output covers what was read)", file=sys.stderr)
+    damaged = [log for log in doc["logs"] if "damage" in log]
+    for log in damaged:
+        print(f"maildetour: {log['path']}: {log['damage']['reason']} (the output covers what was read)",
+              file=sys.stderr)
     return EXIT_DAMAGED if damaged else EXIT_OK
 
 
 def _load_report(path: str) -> dict:
-    """The JSON report at ``path``; anything else is an InputError "not a maildetour report" naming it."""
+    """The JSON report at ``path``, its fields type-checked (analysis.reportschema); anything else is one
+    InputError naming it ("not a maildetour report", or the first field of the wrong type)."""
     from analysis.errors import InputError
     from analysis.inputkind import is_capture
+    from analysis.reportschema import check_report
 
     not_report = "not a maildetour report"
     if is_capture(path):
@@ -210,7 +215,7 @@ def _load_report(path: str) -> dict:
         raise InputError(path, f"{not_report} (unreadable JSON: {exc})") from None
     if not isinstance(report, dict) or not str(report.get("schema", "")).startswith("maildetour.report/"):
         raise InputError(path, f"{not_report} (no 'schema': 'maildetour.report/1')")
-    return report
+    return check_report(report, path)
 
 
 def cmd_report(args) -> int:
@@ -350,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="send every RDAP query to this base URL, http allowed (tests, mirrors); implies --rdap "
                              "(default: $MAILDETOUR_RDAP_SERVER, else the registry IANA names)")
 
+    def asn_db_flag(sp):
+        sp.add_argument("--asn-db", action="append", metavar="FILE",
+                        help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format "
+                             ".mmdb (GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the "
+                             "bundled ip-location-db data)")
+
     def case_flags(sp, mail=True):
         sp.add_argument("--case", metavar="CASE.toml",
                         help="case file: account, mail hosts, device, timeline; the flags below override it "
@@ -397,10 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "capture's)")
     a.add_argument("-q", "--quiet", action="store_true",
                    help="print neither the verdict line nor warnings on stderr (errors and damage still are)")
-    a.add_argument("--asn-db", action="append", metavar="FILE",
-                   help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
-                        "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
-                        "ip-location-db data)")
+    asn_db_flag(a)
     a.add_argument("--app", metavar="ID",
                    help="the app under test (Android package, iOS bundle id, or the app name PCAPdroid recorded): "
                         "the verdict, relays and findings concern its flows, every other app's flows are listed "
@@ -436,10 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"({SUFFIX_NOTE}; default: from the suffix of -o: .jsonl .csv, else table)")
     f.add_argument("-o", "--output", metavar="OUT",
                    help="output file ('-' or none: stdout); missing parent folders are created")
-    f.add_argument("--asn-db", action="append", metavar="FILE",
-                   help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
-                        "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
-                        "ip-location-db data)")
+    asn_db_flag(f)
     f.set_defaults(func=cmd_flows)
 
     lg = _command(sub, "logs", "read mail server logs: logins per account and source address",
@@ -458,10 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="year for syslog lines that carry none (default: the case timeline's year, else this year)")
     lg.add_argument("--lang", choices=LANGS, default="en", help="language of the output's text")
     lg.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
-    lg.add_argument("--asn-db", action="append", metavar="FILE",
-                    help="AS (network owner) data: CSV first_ip,last_ip,asn,organisation or a MaxMind-format .mmdb "
-                         "(GeoLite2-ASN, DB-IP, IPinfo Lite); later files win; repeatable (default: the bundled "
-                         "ip-location-db data)")
+    asn_db_flag(lg)
     rdap_flags(lg)
     lg.set_defaults(func=cmd_logs)
 

@@ -2,7 +2,7 @@
 
 The only place that loads, classifies, decides and reports. The command line, the demo, the lab and the live
 mitmproxy session (``analysis.live``) call its public parts only: ``Settings``, ``load``, ``analyze``,
-``analyze_capture``, ``flow_table`` and, for flows that arrive one at a time, ``LiveAnalysis``.
+``analyze_capture``, ``flow_table``, ``logs_view`` and, for flows that arrive one at a time, ``LiveAnalysis``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from analysis.progress import progress_bar
 from analysis.rdap import Rdap
 from analysis.redact import redact_record
 from analysis.report.build import build_report, redact
+from analysis.report.logsview import logs_document
 from analysis.verdict import decide
 
 
@@ -103,6 +104,21 @@ def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[st
     return capture
 
 
+def logs_view(paths: list[str], case: Case, year: int | None = None, lang: str = "en",
+              asn_db: list[str] | tuple[str, ...] = (), rdap: Rdap | None = None) -> dict:
+    """``maildetour logs``: the mail server view of the logs alone (analysis.report.logsview's document), with
+    its findings and AS data (``asn_db``: --asn-db files); with ``rdap`` (--rdap) who holds the login origins.
+    Every text redacted with the case's secrets; a damaged log has ``damage`` in its ``logs`` entry."""
+    owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the logs are read
+    logs = correlate_logs(paths, case, None, Catalog.load(), year=year, lang=lang, asn_db=owners_db)
+    whois = None
+    if rdap is not None:
+        records = rdap.lookup_all(o["address"] for o in logs.view["origins"])
+        whois = {"whois": [r.to_json() for r in records], "rdap": rdap.summary()}
+    doc = logs_document(logs.view, [f.to_json() for f in logs.findings], owners_db.sources(), whois)
+    return redact(doc, case.redactor())
+
+
 def analyze_capture(capture: Capture, settings: Settings, asn_db: AsnDatabase | None = None) -> dict:
     """Classify, judge the canary hits, decide and build the report dict for flows that are already loaded
     (``asn_db``: the AS data already loaded from ``settings.asn_db``)."""
@@ -155,15 +171,21 @@ def _add_whois(report: dict, settings: Settings) -> None:
     report.setdefault("settings", {})["rdap"] = part["rdap"]
 
 
-def analyze(paths: list[str], settings: Settings) -> dict:
-    """``maildetour analyze``: load every input (``settings.keylog``: decrypt what it can), then
-    :func:`analyze_capture`."""
-    if settings.keylog and not os.access(settings.keylog, os.R_OK):  # fail before the long read, not after
+def read(paths: list[str], settings: Settings) -> tuple[Capture, AsnDatabase]:
+    """Every input loaded (``settings.keylog``: what it decrypts added), and the AS data; a bad key log or AS
+    file fails first, before the long read."""
+    if settings.keylog and not os.access(settings.keylog, os.R_OK):
         raise InputError(settings.keylog, "cannot read the TLS key log")
-    asn_db = AsnDatabase.load(settings.asn_db)  # a bad --asn-db file fails now, before the long read
+    asn_db = AsnDatabase.load(settings.asn_db)
     capture = load(paths, settings.case)
     if settings.keylog:
         apply_keylog(capture, paths, settings.keylog, settings.case)
+    return capture, asn_db
+
+
+def analyze(paths: list[str], settings: Settings) -> dict:
+    """``maildetour analyze`` on the whole capture: :func:`read`, then :func:`analyze_capture`."""
+    capture, asn_db = read(paths, settings)
     return analyze_capture(capture, settings, asn_db)
 
 

@@ -1,8 +1,12 @@
 """Capture benchmark: maildetour's reader against tshark, dpkt and scapy, timed in the same run.
 
-    python -m bench.capture [--packets 1000000] [--big 5000000] [--skip-big] [--rounds 3] [--regen]
+    python -m bench.capture [--packets 1000000] [--real 1000000] [--flow-heavy 300000] [--big 5000000]
+                            [--skip-real] [--skip-flow-heavy] [--skip-big] [--rounds 3] [--regen]
 
-Generates (or reuses) deterministic captures in bench-data/ with bench.gen, runs each tool in its own
+Builds (or reuses) deterministic captures in bench-data/: the synthetic mix of bench.gen; a real-traffic
+file (bench.realmix: every Ethernet frame of ../shared/captures, then remapped copies; skipped with a
+message when that folder is absent); a flow-heavy file (bench.gen's flow-heavy mix: about 40,000 flows in
+300,000 packets); and a big file for memory. Runs each tool in its own
 process, and measures wall time and peak RSS (``os.wait4`` rusage of that process and its children).
 maildetour and the tshark conversation pass are timed in alternating rounds; the speed target is judged
 on the median of the rounds' ratios. Prints a table with the ratios against the tshark conversation pass,
@@ -25,13 +29,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.gen import GenStats, generate
+from bench.gen import FLOW_HEAVY, GenStats, generate
+from bench.realmix import build as build_real
+from bench.realmix import capture_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench-data"
 GEN_VERSION = 4  # bump when bench/gen.py's output changes, so cached captures are rebuilt
-WALL_RATIO_TARGET = 0.5
-RSS_TARGET_MB = 150.0
+REAL_VERSION = 1  # bump when bench/realmix.py's output changes
+SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+# wall time / tshark conv (median of the alternating rounds) and peak RSS, per kind of file
+TARGETS = {"synthetic": (0.4, 150.0), "real traffic": (0.5, 200.0), "flow-heavy": (1.0, 200.0),
+           "big": (None, 150.0)}
 SPEED_TOOLS = {"maildetour flows", "tshark conv", "tshark fields", "dpkt conv", "scapy RawPcapReader"}
 BIG_TOOLS = {"maildetour flows", "tshark conv", "scapy RawPcapReader"}  # --big-all: all of SPEED_TOOLS
 _CONV_LINE = re.compile(r"^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+\S+\s+\S+\s+(\d+)\s+\S+\s+\S+\s+(\d+)\s")
@@ -115,12 +124,15 @@ def tshark_conversations(text: str, per_flow: dict | None = None) -> dict[str, d
     return result
 
 
-def ensure_capture(packets: int, seed: int, regen: bool, sessions: int | None = None) -> GenStats:
+def ensure_capture(packets: int, seed: int, regen: bool, sessions: int | None = None,
+                   flow_heavy: bool = False) -> GenStats:
     """The generated capture for this size, reused when its stats file matches."""
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"mixed-{packets}.pcap"
+    path = DATA / f"{'flowheavy' if flow_heavy else 'mixed'}-{packets}.pcap"
     meta = path.with_suffix(".json")
     want = {"version": GEN_VERSION, "seed": seed, "packets": packets, "sessions": sessions}
+    if flow_heavy:
+        want["mix"] = FLOW_HEAVY
     if not regen and path.exists() and meta.exists():
         saved = json.loads(meta.read_text())
         if saved.get("want") == want:
@@ -131,7 +143,7 @@ def ensure_capture(packets: int, seed: int, regen: bool, sessions: int | None = 
             )
             return stats
     print(f"generating {path.name} ...", flush=True)
-    stats = generate(str(path), packets, seed=seed, sessions=sessions)
+    stats = generate(str(path), packets, seed=seed, sessions=sessions, mix=FLOW_HEAVY if flow_heavy else None)
     meta.write_text(json.dumps({"want": want, "stats": asdict(stats)}, indent=1))
     size_mb = path.stat().st_size / 1e6
     print(
@@ -140,6 +152,36 @@ def ensure_capture(packets: int, seed: int, regen: bool, sessions: int | None = 
         f"{stats.cpu_seconds:.1f} s CPU)"
     )
     return stats
+
+
+def ensure_real(packets: int, regen: bool, folder: Path = SHARED_CAPTURES) -> GenStats | None:
+    """The real-traffic capture (bench.realmix) for this size, reused when its stats file matches; None
+    (with a message) when ``folder`` is absent or has no Ethernet capture."""
+    if not folder.is_dir():
+        print(f"skipping the real-traffic file: {folder} is absent")
+        return None
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"real-{packets}.pcap"
+    meta = path.with_suffix(".json")
+    want = {"version": REAL_VERSION, "packets": packets, "folder": str(folder)}
+    if not regen and path.exists() and meta.exists():
+        saved = json.loads(meta.read_text())
+        if saved.get("want") == want:
+            print(f"reusing {path.name}: {saved['packets']:,} packets, {saved['copies']} copies of "
+                  f"{saved['source_frames']:,} frames (--regen to rebuild)")
+            return GenStats(path=str(path), packets=saved["packets"], bytes=path.stat().st_size)
+    print(f"building {path.name} from {folder} ...", flush=True)
+    began = time.perf_counter()
+    mix = build_real(str(path), capture_paths(folder), packets)
+    if not mix.packets:
+        print(f"skipping the real-traffic file: no Ethernet frame under {folder}")
+        return None
+    seconds = round(time.perf_counter() - began, 2)
+    meta.write_text(json.dumps({"want": want, "packets": mix.packets, "copies": mix.copies,
+                                "source_frames": mix.source_frames, "sources": mix.sources}, indent=1))
+    print(f"  {mix.packets:,} packets: {mix.copies} copies of {mix.source_frames:,} Ethernet frames from "
+          f"{len(mix.sources)} captures, in {seconds:.1f} s")
+    return GenStats(path=str(path), packets=mix.packets, bytes=path.stat().st_size, seconds=seconds)
 
 
 def maildetour_command() -> str:
@@ -203,11 +245,12 @@ def cross_check(stats: GenStats, runs: list[Run], timeout: float) -> list[str]:
         (t_tcp.get("packets") or 0) + (t_udp.get("packets") or 0),
     )
     lines.append(f"tshark conv:  {truth[0]} TCP + {truth[1]} UDP flows, {truth[2]} packets in flows")
-    gen = (stats.tcp_flows, stats.udp_flows, stats.packets)
-    lines.append(
-        f"generator:    {gen[0]} TCP + {gen[1]} UDP flows, {gen[2]} packets"
-        + ("  [matches tshark]" if gen == truth else "  [DIFFERS from tshark]")
-    )
+    if stats.flows:  # a generated file: the generator knows its flows
+        gen = (stats.tcp_flows, stats.udp_flows, stats.packets)
+        lines.append(
+            f"generator:    {gen[0]} TCP + {gen[1]} UDP flows, {gen[2]} packets"
+            + ("  [matches tshark]" if gen == truth else "  [DIFFERS from tshark]")
+        )
     if "dpkt conv" in by and by["dpkt conv"].ok:
         d = json.loads(by["dpkt conv"].stdout)
         got = (d["tcp_flows"], d["udp_flows"], d["flow_packets"])
@@ -269,23 +312,24 @@ def table(runs: list[Run]) -> list[str]:
     return out
 
 
-def targets(runs: list[Run], ratios: list[float]) -> list[str]:
+def targets(runs: list[Run], ratios: list[float], kind: str = "synthetic") -> list[str]:
+    wall_target, rss_target = TARGETS[kind]
     md = next(r for r in runs if r.tool == "maildetour flows")
     base = next((r for r in runs if r.tool == "tshark conv" and r.ok), None)
     out = []
     if not md.ok:
         return [f"maildetour failed ({md.error}): targets not measured"]
-    if base and ratios:
+    if base and ratios and wall_target is not None:
         ratio = sorted(ratios)[len(ratios) // 2]
         each = ", ".join(f"{r:.2f}x" for r in ratios)
         out.append(
-            f"wall <= {WALL_RATIO_TARGET}x tshark conv: {ratio:.2f}x, the median of {len(ratios)} alternating "
+            f"wall <= {wall_target}x tshark conv: {ratio:.2f}x, the median of {len(ratios)} alternating "
             f"round(s) ({each}; CPU time: {md.cpu / base.cpu:.2f}x) -> "
-            + ("MET" if ratio <= WALL_RATIO_TARGET else "NOT MET")
+            + ("MET" if ratio <= wall_target else "NOT MET")
         )
     out.append(
-        f"peak RSS <= {RSS_TARGET_MB:.0f} MB: {md.rss_mb:.0f} MB -> "
-        + ("MET" if md.rss_mb <= RSS_TARGET_MB else "NOT MET")
+        f"peak RSS <= {rss_target:.0f} MB: {md.rss_mb:.0f} MB -> "
+        + ("MET" if md.rss_mb <= rss_target else "NOT MET")
     )
     return out
 
@@ -295,7 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--packets", type=int, default=1_000_000, help="packets in the speed run (default 1,000,000)"
     )
+    p.add_argument("--real", type=int, default=1_000_000,
+                   help="packets in the real-traffic file (default 1,000,000)")
+    p.add_argument("--flow-heavy", type=int, default=300_000,
+                   help="packets in the flow-heavy file (default 300,000)")
     p.add_argument("--big", type=int, default=5_000_000, help="packets in the memory run (default 5,000,000)")
+    p.add_argument("--skip-real", action="store_true", help="skip the real-traffic file")
+    p.add_argument("--skip-flow-heavy", action="store_true", help="skip the flow-heavy file")
     p.add_argument("--skip-big", action="store_true", help="skip the memory run")
     p.add_argument("--big-all", action="store_true", help="run tshark fields and dpkt in the memory run too")
     p.add_argument("--rounds", type=int, default=3,
@@ -306,37 +356,45 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=1800, help="seconds before a tool is killed (default 1800)"
     )
     args = p.parse_args(argv)
-    if args.packets < 1 or args.big < 1 or args.rounds < 1:
-        p.error("--packets, --big and --rounds must be positive")
+    if min(args.packets, args.real, args.flow_heavy, args.big, args.rounds) < 1:
+        p.error("--packets, --real, --flow-heavy, --big and --rounds must be positive")
     if not shutil.which("tshark"):
         print("bench: tshark is required (apt-get install tshark)", file=sys.stderr)
         return 2
     print(f"machine: {platform_line()}")
     results: dict = {"machine": platform_line(), "runs": []}
     small = ensure_capture(args.packets, args.seed, args.regen)
-    plans = [(small, SPEED_TOOLS, args.rounds)]
+    plans = [("synthetic", small, SPEED_TOOLS, args.rounds)]
+    if not args.skip_real and (real := ensure_real(args.real, args.regen)) is not None:
+        plans.append(("real traffic", real, SPEED_TOOLS, args.rounds))
+    if not args.skip_flow_heavy:
+        heavy = ensure_capture(args.flow_heavy, args.seed, args.regen, flow_heavy=True)
+        plans.append(("flow-heavy", heavy, SPEED_TOOLS, args.rounds))
     if not args.skip_big:
         # the speed run's sessions, then only long transfers: memory against packets, not flows
         big = ensure_capture(args.big, args.seed, args.regen, sessions=sum(small.sessions.values()))
-        plans.append((big, SPEED_TOOLS if args.big_all else BIG_TOOLS, 1))
+        plans.append(("big", big, SPEED_TOOLS if args.big_all else BIG_TOOLS, 1))
     report: list[str] = []
-    for stats, tools, rounds in plans:
-        print(f"\n{Path(stats.path).name}: {stats.packets:,} packets, {stats.flows:,} flows", flush=True)
+    for kind, stats, tools, rounds in plans:
+        print(f"\n{kind}: {Path(stats.path).name}: {stats.packets:,} packets", flush=True)
         runs, ratios = bench_file(stats, args.timeout, tools, rounds)
         checks = cross_check(stats, runs, args.timeout)
+        flows = (f"{stats.tcp_flows:,} TCP + {stats.udp_flows:,} UDP flows" if stats.flows
+                 else f"{stats.bytes / 1e6:,.0f} MB")
         report += [
-            f"== {stats.packets:,} packets, {stats.tcp_flows:,} TCP + {stats.udp_flows:,} UDP flows "
-            f"(generated in {stats.seconds:.1f} s"
+            f"== {kind}: {Path(stats.path).name}, {stats.packets:,} packets, {flows} "
+            f"(built in {stats.seconds:.1f} s"
             + (f", {stats.cpu_seconds:.1f} s CPU)" if stats.cpu_seconds else ")"),
             *table(runs),
             "targets (maildetour):",
-            *(f"  {t}" for t in targets(runs, ratios)),
+            *(f"  {t}" for t in targets(runs, ratios, kind)),
             "cross-check:",
             *(f"  {c}" for c in checks),
             "",
         ]
         results["runs"].append(
             {
+                "kind": kind,
                 "capture": asdict(stats),
                 "runs": [{k: v for k, v in asdict(r).items() if k != "stdout"} for r in runs],
                 "wall_ratios": ratios,

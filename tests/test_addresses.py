@@ -17,7 +17,7 @@ from analysis.addresses import canonical, is_address, parse
 from analysis.case import Case, MailHost
 from analysis.catalog import Catalog
 from analysis.classify import Classifier
-from analysis.logs.correlate import correlate
+from analysis.logs.correlate import correlate_logs
 from analysis.logs.events import normalize_ip
 from analysis.logs.netstat import split_endpoint
 from analysis.model import Capture, Endpoint, Flow
@@ -118,7 +118,8 @@ def test_log_logins_meet_capture_flows_written_as_mapped_addresses(tmp_path) -> 
         "lip=10.0.0.5, mpid=8, TLS, session=<BBB>\n"
     )
     flow = Flow(1, "tcp", Endpoint("::ffff:10.0.0.50", 40000), Endpoint("::ffff:198.51.100.9", 443))
-    view, findings = correlate([str(log)], Case(username="lft2"), Capture(flows=[flow]), Catalog.load())
+    result = correlate_logs([str(log)], Case(username="lft2"), Capture(flows=[flow]), Catalog.load())
+    view, findings = result.view, result.findings
     assert {o["address"]: o["is_device"] for o in view["origins"]} == {"198.51.100.9": False, "10.0.0.50": True}
     (login,) = [f for f in findings if f.kind == "third-party-login"]
     assert login.details["addresses"] == ["198.51.100.9"] and login.flows == [1]

@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 from scapy.all import IP
 
+from analysis.apps.analyze import analyze_apps
 from analysis.apps.privacyreport import read_privacy_report
+from analysis.case import load_case
 from analysis.errors import InputError
+from analysis.pipeline import Settings
+from analysis.pipeline import analyze as pipeline_analyze
 from tests import pcapbuild as pb
 from tests import pcapdroid_files as pd
 from tests import scenarios as sc
@@ -130,8 +134,11 @@ def test_case_file_names_the_app(run_dir):
     report, _ = analyze(run_dir)
     assert report["verdict"]["summary"] == "relayed" and report["verdict"]["app"]["id"] == MAIL
     assert report["case"]["app"] == {"id": MAIL, "name": "Example Mail", "version": "4.2"}
-    report, _ = analyze(run_dir, "--app", STOCK)  # the flag wins over the case file
-    assert report["verdict"]["summary"] == "direct"
+    report, _ = analyze(run_dir, "--app", STOCK)  # the flag wins over the case file, its name included
+    assert report["verdict"]["summary"] == "direct" and report["case"].get("app") == {
+        "id": STOCK, "name": None, "version": None}
+    assert report["verdict"]["app"]["flows"] == len(ids_of(report, STOCK))
+    assert {g["app"]["id"] for g in report["other_apps"]} == {MAIL, NEWS}
 
 
 def test_without_app_a_verdict_line_per_mail_app(run_dir):
@@ -168,6 +175,21 @@ def test_another_apps_credential_leak_is_listed_not_dropped(run_dir, monkeypatch
     lines = {line["app"]["id"]: line for line in report["verdict"]["per_app"]}
     assert "credential-leak" in lines[NEWS]["reasons"] and lines[NEWS]["leaks"] >= 1
     assert lines[MAIL]["summary"] == "relayed" and CANARY not in (run_dir / "report.json").read_text()
+
+
+def test_a_capture_naming_no_app_gives_the_pipelines_report(tmp_path):
+    """No PCAPdroid records, no --app, no App Privacy Report: exactly the pipeline's report (the command reads
+    the inputs as the pipeline does, and adds nothing)."""
+    capture = sc.write_relayed(tmp_path / "relayed.pcapng")
+    (tmp_path / "case.toml").write_text(f'[mail]\nhosts = ["{sc.MAIL_HOST}:993"]\n[device]\n'
+                                        f'addresses = ["{sc.DEVICE}"]\n')
+
+    def settings() -> Settings:
+        return Settings(case=load_case(str(tmp_path / "case.toml")), lang="de")
+
+    ours, theirs = analyze_apps([str(capture)], settings()), pipeline_analyze([str(capture)], settings())
+    assert ours == theirs and ours["verdict"]["summary"] == "relayed"
+    assert "apps" not in ours and "per_app" not in ours["verdict"]
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -428,3 +450,29 @@ def test_same_period_is_ambiguous_and_pcapdroid_wins(tmp_path):
     result = run("flows", str(droid), "--app-report", str(claim), "--format", "jsonl")
     vendor = [json.loads(r) for r in result.stdout.splitlines() if VENDOR_API_IP in r]
     assert vendor and all(r["app"]["id"] == MAIL and r["app"]["source"] == "pcapdroid" for r in vendor)
+
+
+def test_pcap_trailer_apps_are_named_by_their_app_name(tmp_path):
+    """PCAPdroid's pcap trailer records no package: --app takes the app name (or the UID) there."""
+    path = pb.write(tmp_path / "phone.pcap", pd.pcap_bytes(phone(), {uid: name for uid, (_p, name) in APPS.items()}))
+    for wanted in ("Example Mail", "example mail", str(MAIL_UID)):
+        result = run("flows", str(path), "--app", wanted, "--format", "jsonl")
+        assert result.returncode == EXIT_OK, result.stderr
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert rows and {r["app"]["uid"] for r in rows} == {MAIL_UID}
+        assert {r["server"]["ip"] for r in rows} == {sc.RESOLVER, VENDOR_API_IP}
+
+
+def test_hostile_names_from_the_phone_are_inert(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>"
+    path = app_privacy_report(tmp_path / "r.ndjson", extra=[
+        network(hostile, "evil.example", "2020-08-28T09:00:00Z", "2020-08-28T09:01:00Z", 1, owner=f"{hostile} Ltd",
+                context=f"https://x.example/{hostile}"),
+        network(IOS_MAIL, f"{hostile}.example", "2020-08-28T09:00:00Z", "2020-08-28T09:01:00Z", 1)])
+    out = tmp_path / "r.json"
+    result = run("analyze", "--app-report", str(path), "--app", IOS_MAIL, "--case",
+                 str(case_file(tmp_path / "case.toml")), "-o", str(out))
+    assert result.returncode == EXIT_OK, result.stderr
+    for fmt in ("html", "md"):
+        page = run("report", str(out), "--format", fmt).stdout
+        assert "<img" not in page and "onerror=alert(1)&gt;" in page.replace("\\", "")

@@ -90,14 +90,14 @@ def shipped(tmp_path_factory) -> dict:
     if not (SHIPPED / "phone.pcapng").is_file():
         pytest.skip("captures/relayed is absent")
     from analysis.case import load_case
-    from analysis.logs.correlate import logs_report
-    from analysis.pipeline import Settings, analyze
+    from analysis.pipeline import Settings, analyze, logs_view
+    from analysis.report.logsview import render_logs
 
     case = load_case(str(SHIPPED / "case.toml"), environ={})
     logs = [str(SHIPPED / "dovecot.log"), str(SHIPPED / "submission.log")]
     settings = Settings(case=case, catalog_paths=[str(ROOT / "analysis" / "data" / "lab-catalog.toml")], logs=logs)
     report = analyze([str(SHIPPED / "phone.pcapng")], settings)
-    return {"report": report, "logs_md": logs_report(logs, case, "md", lang="de")}
+    return {"report": report, "logs_md": render_logs(logs_view(logs, case, lang="de"), "md", "de")}
 
 
 @pytest.mark.parametrize("fmt", ["md", "html"])

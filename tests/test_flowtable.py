@@ -13,7 +13,7 @@ from analysis.capture import load_capture
 from analysis.capture.ip import Reassembler
 from analysis.model import Capture, Endpoint, Flow, InputInfo
 from analysis.report.csvout import COLUMNS as CSV_COLUMNS
-from analysis.report.flowtable import BATCH, iter_flows, render_flows
+from analysis.report.flowlist import BATCH, iter_flows, render_flows
 from tests import pcapbuild as pb
 
 PHONE, RESOLVER, MAIL, WEB = "10.0.0.2", "192.0.2.53", "203.0.113.25", "203.0.113.80"

@@ -12,7 +12,7 @@ from analysis.case import Case
 from analysis.catalog import Catalog
 from analysis.cli import main
 from analysis.lab.dovecot import SourceIMAP4, start_dovecot
-from analysis.logs.correlate import correlate
+from analysis.logs.correlate import correlate_logs
 from tests.conftest import require_tool
 
 PASSWORD = "Canary-77-Lab"
@@ -53,7 +53,8 @@ def _case() -> Case:
 
 
 def test_real_dovecot_log_is_parsed_and_correlated(dovecot_log):
-    view, findings = correlate([str(dovecot_log)], _case(), None, Catalog.load())
+    result = correlate_logs([str(dovecot_log)], _case(), None, Catalog.load())
+    view, findings = result.view, result.findings
     (log,) = view["logs"]
     assert log["software"] == ["dovecot"] and log["parsed"] >= 8 and log["complete"]
     origins = {o["address"]: o for o in view["origins"]}
@@ -97,7 +98,7 @@ def test_long_dovecot_sessions_are_persistent_connections(tmp_path):
         "2026-03-01T10:40:00+0000 imap(lft2)<7><AAA>: Info: Disconnected: Logged out in=1 out=2\n"
     )
     case = Case(username="lft2", devices=["10.0.0.50"])
-    _, findings = correlate([str(log)], case, None, Catalog.load())
+    findings = correlate_logs([str(log)], case, None, Catalog.load()).findings
     (held,) = [f for f in findings if f.kind == "persistent-connection"]
     assert held.details["source"] == "log" and held.details["remotes"] == ["198.51.100.9"]
     assert held.details["longest_minutes"] == 40 and held.details["still_open"] == 0

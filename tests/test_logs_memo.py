@@ -11,9 +11,11 @@ from analysis.case import load_case
 from analysis.catalog import Catalog
 from analysis.cli import main
 from analysis.errors import InputError
-from analysis.logs.correlate import correlate, logs_report
+from analysis.logs.correlate import correlate_logs
 from analysis.logs.parse import read_log
 from analysis.model import Capture, Endpoint, Flow
+from analysis.pipeline import logs_view
+from analysis.report.logsview import render_logs
 
 CANARY = "Teschtle0816"  # the memo's test password: it must never appear in any output
 
@@ -123,7 +125,8 @@ def _findings(findings, kind):
 
 def test_memo_six_microsoft_addresses_are_third_party_logins(memo):
     case = load_case(memo["case"])
-    view, findings = correlate(memo["paths"], case, None, Catalog.load())
+    result = correlate_logs(memo["paths"], case, None, Catalog.load())
+    view, findings = result.view, result.findings
     (third,) = _findings(findings, "third-party-login")
     assert sorted(third.details["addresses"]) == SIX
     assert third.details["owners"] == ["Microsoft"] and third.severity == "high"
@@ -143,7 +146,7 @@ def test_memo_six_microsoft_addresses_are_third_party_logins(memo):
 
 
 def test_memo_exim_submission_from_microsoft(memo):
-    view, _ = correlate(memo["paths"], load_case(memo["case"]), None, Catalog.load())
+    view = correlate_logs(memo["paths"], load_case(memo["case"]), None, Catalog.load()).view
     subs = [e for e in view["events"] if e["kind"] == "submission"]
     assert len(subs) == 1
     sub = subs[0]
@@ -159,7 +162,7 @@ def test_memo_exim_submission_from_microsoft(memo):
 
 
 def test_memo_logins_after_removal_on_sep_2(memo):
-    _, findings = correlate(memo["paths"], load_case(memo["case"]), None, Catalog.load())
+    findings = correlate_logs(memo["paths"], load_case(memo["case"]), None, Catalog.load()).findings
     (late,) = _findings(findings, "login-after-removal")
     assert late.details["count"] == 5
     assert late.details["addresses"] == ["52.125.138.94", "52.125.140.74"]
@@ -168,7 +171,8 @@ def test_memo_logins_after_removal_on_sep_2(memo):
 
 
 def test_memo_netstat_gives_persistent_connections(memo):
-    view, findings = correlate(memo["paths"], load_case(memo["case"]), None, Catalog.load())
+    result = correlate_logs(memo["paths"], load_case(memo["case"]), None, Catalog.load())
+    view, findings = result.view, result.findings
     (held,) = _findings(findings, "persistent-connection")
     assert held.details["source"] == "snapshot" and held.details["count"] == 6
     assert held.details["remotes"] == ["52.125.138.94", "52.125.140.112", "52.125.140.74"]
@@ -180,7 +184,7 @@ def test_memo_netstat_gives_persistent_connections(memo):
 
 
 def test_inputs_counts_and_canary_never_in_output(memo, capsys):
-    view, _ = correlate(memo["paths"], load_case(memo["case"]), None, Catalog.load())
+    view = correlate_logs(memo["paths"], load_case(memo["case"]), None, Catalog.load()).view
     by_name = {log["path"].rsplit("/", 1)[-1]: log for log in view["logs"]}
     assert by_name["imapd.log.1.gz"]["compressed"] and by_name["imapd.log.1.gz"]["parsed"] == 8
     assert by_name["imapd.log"]["unmatched"] == 1  # the master line
@@ -190,7 +194,7 @@ def test_inputs_counts_and_canary_never_in_output(memo, capsys):
         assert main(["logs", *memo["paths"], "--case", memo["case"], "--format", fmt]) == 0
         out = capsys.readouterr().out
         assert CANARY not in out and "52.125.141.99" in out
-    doc = json.loads(logs_report(memo["paths"], load_case(memo["case"]), fmt="json"))
+    doc = json.loads(render_logs(logs_view(memo["paths"], load_case(memo["case"])), "json", "en"))
     assert doc["schema"] == "maildetour.logs/1"
     assert {f["kind"] for f in doc["findings"]} == {
         "third-party-login",
@@ -221,7 +225,8 @@ def test_device_address_in_capture_is_not_third_party(memo, tmp_path):
 
     capture = Capture(flows=[flow(1, "52.125.141.99"), flow(2, "10.23.42.77")])
     paths = memo["paths"] + [str(phone_log)]
-    view, findings = correlate(paths, case, capture, Catalog.load(), offset=-3600.0)
+    result = correlate_logs(paths, case, capture, Catalog.load(), offset=-3600.0)
+    view, findings = result.view, result.findings
     origins = {o["address"]: o for o in view["origins"]}
     assert (
         origins["10.23.42.77"]["is_device"] is True
@@ -237,7 +242,8 @@ def test_device_address_in_capture_is_not_third_party(memo, tmp_path):
 def test_year_from_flag_and_german_messages(tmp_path):
     log = tmp_path / "cyrus.log"
     log.write_text(CYRUS_AFTER_REMOVAL[0] + "\n")
-    view, findings = correlate([str(log)], None, None, Catalog.load(), year=2021, lang="de")
+    result = correlate_logs([str(log)], None, None, Catalog.load(), year=2021, lang="de")
+    view, findings = result.view, result.findings
     assert view["year"] == 2021 and view["origins"][0]["first"].startswith("2021-09-02")
     assert "Syslog-Zeilen tragen keine Jahreszahl: 2021, aus --year" in view["assumptions"]
     assert any(a.endswith("deuten auf das Jahr 2020") for a in view["assumptions"])  # the session id's year
@@ -255,6 +261,13 @@ def test_damaged_gzip_gives_what_was_read(tmp_path, capsys):
     assert main(["logs", str(broken), "--format", "md"]) == 1  # done, but the input was damaged
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "imapd.log.gz: damaged gzip after line" in err
+    assert info.damage is not None and info.damage.line == info.lines and info.damage.reason in err
+    (entry,) = logs_view([str(broken)], load_case(None))["logs"]
+    assert entry["complete"] is False and entry["damage"] == {"line": info.lines, "reason": info.warnings[0]}
+    whole = tmp_path / "imapd.log"
+    whole.write_text("\n".join(CYRUS_MEMO) + "\n")
+    (entry,) = logs_view([str(whole)], load_case(None))["logs"]
+    assert entry["complete"] is True and "damage" not in entry
 
 
 def test_binary_and_missing_files_are_one_clear_error(tmp_path, capsys):

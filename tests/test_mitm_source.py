@@ -302,11 +302,11 @@ def test_every_connection_is_its_own_record(tmp_path):
 
 
 def test_open_records_are_bounded():
-    from analysis.sources.mitmflows import FlowTable
+    from analysis.sources.mitmflows import ProxyConnections
 
-    table = FlowTable(source="mitm", max_active=2)
+    table = ProxyConnections(source="mitm", max_active=2)
     closed = []
-    live = FlowTable(source="live", max_active=2, on_evict=closed.append)
+    live = ProxyConnections(source="live", max_active=2, on_evict=closed.append)
     for i in range(3):
         f = imap_flow()
         f.client_conn.peername = ("127.0.0.2", 30000 + i)

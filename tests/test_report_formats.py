@@ -170,7 +170,7 @@ def test_report_csv_and_flows_csv_are_one_layout():
     """The report's CSV and ``maildetour flows --format csv`` come from one function: same header, same rows."""
     from analysis.catalog import Catalog
     from analysis.classify import classify
-    from analysis.report.flowtable import render_flows
+    from analysis.report.flowlist import render_flows
 
     capture, case = relay_capture(), make_case(canary=None)
     report = analysed(capture, case)

@@ -13,22 +13,20 @@ Report and no capture: the domain-level verdict on the app (``analysis.apps.doma
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from analysis.apps.attribute import Attribution, attribute
 from analysis.apps.domainverdict import domain_verdict
 from analysis.apps.privacyreport import PrivacyReport, read_privacy_report
 from analysis.apps.scope import Scope, app_groups, per_app_line, split
 from analysis.apps.table import app_table
-from analysis.capture.decrypt import apply_keylog
 from analysis.case import Case
 from analysis.catalog import Catalog
 from analysis.classify import classify
-from analysis.errors import InputError, UsageError
+from analysis.errors import UsageError
 from analysis.leaks import leak_findings
 from analysis.model import Capture, Flow
 from analysis.owners import AsnDatabase, annotate
-from analysis.pipeline import Settings, analyze_capture, load
+from analysis.pipeline import Settings, analyze_capture, read
 from analysis.report.build import build_report, plain, redact
 from analysis.sharedpath import shared_path
 from analysis.text import explain, message
@@ -45,7 +43,7 @@ def analyze_apps(paths: list[str], settings: Settings, app_report: str | None = 
         if privacy is None:
             raise UsageError("analyze: no CAPTURE given")
         return _domain_report(privacy, settings, wanted)
-    capture, asn_db = _read(paths, settings)
+    capture, asn_db = read(paths, settings)
     attribution = attribute(capture.flows, capture.dns, privacy) if privacy is not None else None
     warnings = _attribution_warnings(attribution, privacy, wanted)
     if wanted is None:
@@ -65,21 +63,10 @@ def analyze_apps(paths: list[str], settings: Settings, app_report: str | None = 
         table = app_table(privacy, settings.case, Catalog.load(settings.catalog_paths), attribution, first=wanted)
         report["app_report"] = redact(table, settings.case.redactor())
         report["inputs"].append(privacy.info.to_json())
-    report.setdefault("settings", {})["apps"] = {"app": wanted, "app_report": shared_path(app_report),
-                                                 "warnings": warnings}
+    if wanted or app_report:
+        report.setdefault("settings", {})["apps"] = {"app": wanted, "app_report": shared_path(app_report),
+                                                     "warnings": warnings}
     return report
-
-
-def _read(paths: list[str], settings: Settings) -> tuple[Capture, AsnDatabase]:
-    """The inputs as ``pipeline.analyze`` reads them: fail fast on a bad key log or AS file, then load and
-    decrypt what the key log opens."""
-    if settings.keylog and not os.access(settings.keylog, os.R_OK):
-        raise InputError(settings.keylog, "cannot read the TLS key log")
-    asn_db = AsnDatabase.load(settings.asn_db)
-    capture = load(paths, settings.case)
-    if settings.keylog:
-        apply_keylog(capture, paths, settings.keylog, settings.case)
-    return capture, asn_db
 
 
 def _part(capture: Capture, flows: list[Flow]) -> Capture:

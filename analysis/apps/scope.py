@@ -1,8 +1,8 @@
 """Which flows the verdict concerns when a phone ran many apps, and what every app did.
 
 - ``split``: with ``--app ID`` (or the case's ``[app] id``) the verdict concerns the flows of that app: its
-  package or bundle id (case-insensitive), else the app name or UID PCAPdroid recorded (its pcap trailer
-  names no package: the case's ``[app] name`` or ``--app NAME`` matches it). A capture without any
+  package or bundle id, app name or UID (case-insensitive; PCAPdroid's pcap trailer names no package, so
+  there the case's ``[app] name`` or ``--app NAME`` matches it). A capture without any
   attribution is taken as the case's app alone (``app.source``: ``case``).
 - ``app_groups``: per app (and the unattributed flows), from the report's flows: flow ids, bytes per category.
 - ``per_app_line``: without ``--app``, the verdict line of a mail-capable app (it spoke a mail protocol,
@@ -23,15 +23,14 @@ ORDER = {c: i for i, c in enumerate(CATEGORIES)}
 
 
 def matches(app: App | dict | None, wanted: str) -> bool:
-    """Whether ``app`` (a record or its JSON) is the app ``wanted`` names: id, else name or UID."""
+    """Whether ``app`` (a record or its JSON) is the app ``wanted`` names: its id, name or UID (case-insensitive)."""
     if app is None:
         return False
     get = app.get if isinstance(app, dict) else lambda key: getattr(app, key)
     want = wanted.strip().casefold()
     ident, name, uid = get("id"), get("name"), get("uid")
-    if ident:
-        return ident.casefold() == want
-    return bool(name and name.casefold() == want) or (uid is not None and str(uid) == want)
+    return any(isinstance(v, str) and v.casefold() == want for v in (ident, name)) or (
+        uid is not None and str(uid) == want)
 
 
 @dataclass
@@ -55,9 +54,9 @@ def split(flows: list[Flow], wanted: str, info: AppInfo) -> Scope:
             f.app = app
         scope.mine, scope.by_case = list(flows), True
         return scope
-    names = [wanted] + ([info.name] if info.name else [])
-    for f in flows:
-        (scope.mine if any(matches(f.app, n) for n in names) else scope.others).append(f)
+    for f in flows:  # the case's app name also finds the app where PCAPdroid recorded no package
+        mine = matches(f.app, wanted) or bool(info.name and f.app and f.app.id is None and matches(f.app, info.name))
+        (scope.mine if mine else scope.others).append(f)
     return scope
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from analysis.batch.rows import LEAK_KIND, count, records, third_party_logins
+from analysis.batch.rows import LEAK_KIND, count, third_party_logins
 from analysis.vocab import CATEGORIES
 
 SCHEMA = "maildetour.compare/1"
@@ -30,20 +30,18 @@ def label(path: str) -> str:
 
 
 def _verdict(report: dict) -> dict:
-    return report.get("verdict") if isinstance(report.get("verdict"), dict) else {}
+    return report.get("verdict") or {}
 
 
 def _side(report: dict, path: str) -> dict:
-    case = report.get("case") if isinstance(report.get("case"), dict) else {}
-    app = case.get("app") if isinstance(case.get("app"), dict) else {}
+    app = (report.get("case") or {}).get("app") or {}
     return {"path": path, "app": {"id": app.get("id"), "name": app.get("name"), "version": app.get("version")},
             "summary": _verdict(report).get("summary"),
-            "inputs": [str(i.get("path")) for i in records(report.get("inputs"))]}
+            "inputs": [str(i.get("path")) for i in report.get("inputs") or []]}
 
 
 def _status(verdict: dict, channel: str):
-    value = verdict.get(channel)
-    return value.get("status") if isinstance(value, dict) else None
+    return (verdict.get(channel) or {}).get("status")
 
 
 def verdict_changes(a: dict, b: dict) -> list[dict]:
@@ -62,7 +60,7 @@ def _added_removed(a: dict, b: dict) -> tuple[list, list]:
 def relay_changes(a: dict, b: dict) -> dict:
     def relays(report: dict) -> dict:
         return {str(r.get("owner")): {"owner": r.get("owner"), "basis": sorted(r.get("basis") or [])}
-                for r in records(_verdict(report).get("relays"))}
+                for r in _verdict(report).get("relays") or []}
 
     ra, rb = relays(a), relays(b)
     added, removed = _added_removed(ra, rb)
@@ -74,8 +72,8 @@ def relay_changes(a: dict, b: dict) -> dict:
 def destinations(report: dict) -> dict[tuple, dict]:
     """The report's destinations by (name or address, port, transport)."""
     out: dict[tuple, dict] = {}
-    for group in records(report.get("destinations")):
-        for server in records(group.get("servers")):
+    for group in report.get("destinations") or []:
+        for server in group.get("servers") or []:
             names = server.get("names") or []
             host = str(names[0]) if names else str(server.get("address"))
             key = (host, server.get("port"), server.get("transport"))
@@ -98,7 +96,7 @@ def destination_changes(a: dict, b: dict) -> dict:
 
 def _by_category(report: dict) -> dict[str, dict]:
     return {str(r.get("category")): {"flows": count(r.get("flows")), "bytes": count(r.get("bytes"))}
-            for r in records((report.get("stats") or {}).get("by_category"))}
+            for r in (report.get("stats") or {}).get("by_category") or []}
 
 
 def category_changes(a: dict, b: dict) -> list[dict]:
@@ -114,14 +112,14 @@ def owner_changes(a: dict, b: dict) -> dict:
     def owners(report: dict) -> dict:
         return {str(r.get("owner")): {"owner": r.get("owner"), "flows": count(r.get("flows")),
                                       "bytes": count(r.get("bytes"))}
-                for r in records((report.get("stats") or {}).get("by_owner"))}
+                for r in (report.get("stats") or {}).get("by_owner") or []}
 
     added, removed = _added_removed(owners(a), owners(b))
     return {"added": added, "removed": removed}
 
 
 def leak_key(finding: dict) -> tuple:
-    details = finding.get("details") if isinstance(finding.get("details"), dict) else {}
+    details = finding.get("details")
     if not details:
         return ("", "", "", str(finding.get("message", "")), "")
     return tuple(str(details.get(k) or "") for k in ("secret", "form", "where", "destination", "owner"))
@@ -129,7 +127,7 @@ def leak_key(finding: dict) -> tuple:
 
 def leak_changes(a: dict, b: dict) -> dict:
     def leaks(report: dict) -> Counter:
-        return Counter(leak_key(f) for f in records(report.get("findings")) if f.get("kind") == LEAK_KIND)
+        return Counter(leak_key(f) for f in report.get("findings") or [] if f.get("kind") == LEAK_KIND)
 
     la, lb = leaks(a), leaks(b)
     fields = ("secret", "form", "where", "destination", "owner")
@@ -138,8 +136,8 @@ def leak_changes(a: dict, b: dict) -> dict:
         return [{**dict(zip(fields, k, strict=True)), "count": n} for k, n in sorted(counter.items())]
 
     return {"a": sum(la.values()), "b": sum(lb.values()), "added": listed(lb - la), "removed": listed(la - lb),
-            "third_party_logins": {"a": third_party_logins(records(a.get("findings"))),
-                                   "b": third_party_logins(records(b.get("findings")))}}
+            "third_party_logins": {"a": third_party_logins(a.get("findings") or []),
+                                   "b": third_party_logins(b.get("findings") or [])}}
 
 
 def changes(a: dict, b: dict, a_path: str, b_path: str) -> dict:

@@ -64,7 +64,8 @@ def run_one(spec: RunSpec) -> RunResult:
 
 
 def _analyse(spec: RunSpec) -> RunResult:
-    from analysis.pipeline import Settings, analyze
+    from analysis.apps.analyze import analyze_apps
+    from analysis.pipeline import Settings
     from analysis.report.build import redact
     from analysis.report.render import render
     from analysis.sharedpath import shared_base
@@ -73,7 +74,7 @@ def _analyse(spec: RunSpec) -> RunResult:
     settings = Settings(case=case, catalog_paths=list(spec.catalogs), logs=list(spec.logs),
                         lang=spec.lang, asn_db=list(spec.asn_db))
     with shared_base(spec.base):
-        report = analyze(list(spec.captures), settings)
+        report = analyze_apps(list(spec.captures), settings)  # the case's [app] id scopes the verdict
         json_text = render(report, "json", spec.lang)
         with RENDERING:
             html_text = render(report, "html", spec.lang)

@@ -19,18 +19,14 @@ LOGIN_KIND = "third-party-login"
 MAX_ERROR = 500  # characters of a run's error line
 
 
-def records(value) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
 def count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def bytes_by_category(report: dict) -> dict[str, int]:
     """Bytes per category with traffic, in the contract's category order (unknown words after, sorted)."""
-    found = {str(r.get("category")): count(r.get("bytes")) for r in records((report.get("stats") or {})
-                                                                             .get("by_category"))}
+    rows = (report.get("stats") or {}).get("by_category") or []
+    found = {str(r.get("category")): count(r.get("bytes")) for r in rows}
     order = [c for c in CATEGORIES if c in found] + sorted(set(found) - set(CATEGORIES))
     return {c: found[c] for c in order if found[c]}
 
@@ -40,14 +36,13 @@ def third_party_logins(findings: list[dict]) -> int:
     total = 0
     for finding in findings:
         if finding.get("kind") == LOGIN_KIND:
-            details = finding.get("details") if isinstance(finding.get("details"), dict) else {}
-            total += count(details.get("count")) or 1
+            total += count((finding.get("details") or {}).get("count")) or 1
     return total
 
 
 def damage(report: dict) -> str | None:
     """The first damaged or truncated input or log of the report, as one line; None when all were whole."""
-    for info in records(report.get("inputs")) + records((report.get("mail_server") or {}).get("logs")):
+    for info in (report.get("inputs") or []) + ((report.get("mail_server") or {}).get("logs") or []):
         if info.get("complete", True):
             continue
         where = f" at offset {info['error_offset']}" if info.get("error_offset") is not None else ""
@@ -60,8 +55,8 @@ def damage(report: dict) -> str | None:
 
 def report_row(name: str, app: AppInfo, report: dict, report_path: str, html_path: str) -> dict:
     """The row of a run that was analysed (``report_path``, ``html_path``: relative to OUT_DIR)."""
-    verdict = report.get("verdict") if isinstance(report.get("verdict"), dict) else {}
-    findings = records(report.get("findings"))
+    verdict = report.get("verdict") or {}
+    findings = report.get("findings") or []
     total = (report.get("stats") or {}).get("total") or {}
     return {
         "run": name,
@@ -69,9 +64,9 @@ def report_row(name: str, app: AppInfo, report: dict, report_path: str, html_pat
         "summary": verdict.get("summary"),
         "mail_host_contacted": bool(verdict.get("mail_host_contacted")),
         "relays": [{"owner": r.get("owner"), "basis": list(r.get("basis") or [])}
-                   for r in records(verdict.get("relays"))],
+                   for r in verdict.get("relays") or []],
         "bytes_by_category": bytes_by_category(report),
-        "vendors": [v.get("owner") for v in records(verdict.get("vendors"))],
+        "vendors": [v.get("owner") for v in verdict.get("vendors") or []],
         "leaks": sum(1 for f in findings if f.get("kind") == LEAK_KIND),
         "third_party_logins": third_party_logins(findings),
         "report": report_path,

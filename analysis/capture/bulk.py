@@ -18,20 +18,23 @@ What keeps it exact:
   which both directions are looked up again; its FINs and RSTs go to the table too (the connection's
   state), one by one, while its other frames are still counted in bulk;
 - frames the table ignores (ARP, ICMP, truncated headers...) go to it anyway, as they come;
-- a batch with a frame whose conversation cannot be told here (IP options, extension headers, fragments,
-  tunnel ports, MPLS, link types not decoded here) goes through the table whole.
+- a frame whose conversation cannot be told here (IP options, extension headers, fragments, tunnel ports,
+  MPLS, link types not decoded here) goes to the table in frame order, among the others; it may start a
+  conversation on any key, so only frames before it are counted at once, and the keys of conversations
+  it started are looked up again. A batch is cut after such frames where a long run of other frames
+  follows, so that the run is counted at once again.
 """
 
 from __future__ import annotations
 
-from itertools import islice, repeat
+from itertools import islice
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from analysis.capture.connstate import CONTROL
 from analysis.capture.flowtable import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections
-from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, TUNNEL_PORTS
+from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, PORTS, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
 if TYPE_CHECKING:
@@ -82,6 +85,7 @@ TUNNEL = _table(TUNNEL_PORTS, 1 << 16)
 V4_ONWARD = _table({TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)  # IPv4 protocols that may carry TCP or UDP
 V6_ONWARD = _table(EXT_GENERIC | {EXT_AH, EXT_FRAGMENT, TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)
 REACH = 80  # every field read lies within this many bytes of the frame's start
+RUN = 256  # a batch is cut after a frame the table must decode when at least this many frames follow it
 
 
 class Decoded(NamedTuple):
@@ -239,13 +243,26 @@ class BulkCounter:
         as the table would hand them over. A SYN always goes to the table: it may start a new connection
         on the same ports.
         """
+        d = decode(self.views, c)
+        unknown = np.flatnonzero(d.unknown)
+        if not len(unknown):
+            self._part(c, d, len(c.off))
+            return
+        # cut after an unknown frame followed by a long run of frames that can be counted at once
+        gaps = np.diff(np.append(unknown, len(c.off)))
+        ends = (unknown[gaps > RUN] + 1).tolist()
+        cuts = [0, *ends] if ends and ends[-1] == len(c.off) else [0, *ends, len(c.off)]
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            part = slice(lo, hi)
+            first = unknown[(unknown >= lo) & (unknown < hi)]
+            self._part(Columns(*(a[part] for a in c)), Decoded(*(a[part] for a in d)),
+                       int(first[0]) - lo if len(first) else hi - lo)
+
+    def _part(self, c: Columns, d: Decoded, before: int) -> None:
+        """Count the frames of ``c`` (decoded as ``d``); only frames before ``before`` (the first one whose
+        conversation cannot be told here) may be counted at once."""
         table, n = self.table, len(c.off)
         base = table.frames
-        d = decode(self.views, c)
-        if d.unknown.any():
-            table.count(zip(range(base + 1, base + n + 1), self._records(c, np.arange(n)), strict=True))
-            table.frames = base + n
-            return
         plain = np.flatnonzero(d.plain)
         keys = _Keys(self, c, d, plain)
         found = [keys.look(j) for j in range(len(keys.bytes))]
@@ -257,6 +274,7 @@ class BulkCounter:
         nosyn[slot[d.syn[plain]]] = False
         nosyn[-1] = False
         static = nosyn[slot] & ~d.control[plain]  # a FIN or RST of a settled key goes to the table alone
+        static &= plain < before
         rest = np.ones(n, bool)
         rest[plain[static]] = False
         ci = np.flatnonzero(rest)
@@ -280,11 +298,6 @@ class BulkCounter:
             code = np.concatenate([code[static], later])
             self._add(c, d, base, idx, keys.convs, code >> 1, (code & 1) == 0)
 
-    def _records(self, c: Columns, idx: np.ndarray):
-        """The frames ``idx`` as the reader's record tuples."""
-        return zip(c.lt[idx].tolist(), repeat(self.buf), c.off[idx].tolist(), c.caplen[idx].tolist(),
-                   c.origlen[idx].tolist(), c.ts[idx].tolist())
-
     def _frames(self, c: Columns, d: Decoded, base: int, ci: np.ndarray, look: list, key_of: list, keys: _Keys,
                 state: list, waiting: list, codes: list):
         """``(frame, record)`` for the table: the frames ``ci``, but those of keys whose conversation is
@@ -292,10 +305,11 @@ class BulkCounter:
         lt, off, caplen = c.lt[ci].tolist(), c.off[ci].tolist(), c.caplen[ci].tolist()
         origlen, ts = c.origlen[ci].tolist(), c.ts[ci].tolist()
         start, end, seq, flags = _payloads(self.views, d, ci)
-        buf, dns = self.buf, self.table.dns
+        buf, dns, convs = self.buf, self.table.dns, self.table.convs
         first = base + 1
         add = codes.append
         u = len(state) - 1
+        known = len(convs)
         for k, (i, g) in enumerate(zip(ci.tolist(), look, strict=True)):
             code = state[g]
             if code >= 0:
@@ -318,6 +332,10 @@ class BulkCounter:
             yield first + i, (lt[k], buf, off[k], caplen[k], origlen[k], ts[k])
             j = key_of[k]
             if j == u:
+                if len(convs) != known:  # it started conversations, maybe on keys of this batch
+                    for r in keys.of(convs[known:]):
+                        state[r], waiting[r] = keys.look(r)
+                    known = len(convs)
                 continue
             if g == u and flags[k] & SYN:  # a new connection may have replaced the conversation, both ways
                 state[j], waiting[j] = -1, None
@@ -476,14 +494,30 @@ class _Keys:
             return code, None
         return -1, (conv, conv.inspector, is_a == conv.client_is_a, code)
 
-    def reverse(self, j: int) -> int:
-        """The number of the key in the other direction, or -1 when the batch has no frame with it."""
+    def _numbers(self) -> dict[tuple[int, bytes], int]:
         if self._index is None:
             self._index = {(p, k): n for n, (p, k) in enumerate(zip(self.protos, self.bytes, strict=True))}
+        return self._index
+
+    def of(self, convs: list) -> list[int]:
+        """The numbers of the batch's keys (both directions) of the conversations ``convs``."""
+        index = self._numbers()
+        found = []
+        for conv in convs:
+            for key in (conv.a_ip + conv.b_ip + PORTS(conv.a_port, conv.b_port),
+                        conv.b_ip + conv.a_ip + PORTS(conv.b_port, conv.a_port)):
+                n = index.get((conv.proto, key), -1)
+                if n >= 0:
+                    found.append(n)
+        return found
+
+    def reverse(self, j: int) -> int:
+        """The number of the key in the other direction, or -1 when the batch has no frame with it."""
         key = self.bytes[j]
+        index = self._numbers()
         half = (len(key) - 4) >> 1
         other = key[half:2 * half] + key[:half] + key[-2:] + key[-4:-2]
-        return self._index.get((self.protos[j], other), -1)
+        return index.get((self.protos[j], other), -1)
 
 
 def pcap_columns(v: FileViews, starts: list[int], order: str, scale: float, linktype: int) -> Columns:

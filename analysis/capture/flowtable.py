@@ -18,12 +18,13 @@ import gc
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from struct import Struct
 from typing import TYPE_CHECKING
 
 from analysis.capture.connstate import CONTROL, MAX_CONTROL, WANT_ALL, Control, tcp_state, udp_state
 from analysis.capture.inspect import FlowInspector, apply_inspection
-from analysis.capture.ip import TCP, TUNNEL_PORTS, UDP, IpDecoder
+from analysis.capture.ip import PORTS, TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
 from analysis.dnsmap import DnsEntries
 from analysis.model import Endpoint, Flow
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 # UDP ports taken as the server side when the other port is not well known (below 1024 always is);
 # the list ../shared/captures/truth.py uses to reproduce tshark's client/server choice.
 WELL_KNOWN_UDP = frozenset({53, 67, 68, 123, 137, 138, 161, 443, 500, 1900, 3478, 4500, 5353, 5355, 19302})
-TCP_HEAD = Struct("!HHIIH").unpack_from
-UDP_HEAD = Struct("!HHH").unpack_from
 # IPv4 (no options) / IPv6 header and the first 14 bytes of TCP (UDP: ports, then length << 16 in "seq")
 # The fast path reads what every packet needs: ethertype, IP version, lengths, fragment bits, protocol and
 # TCP's offset and flags (UDP: its checksum, unused); ports and sequence number (L4_HEAD) only when needed.
@@ -46,7 +45,6 @@ V6_HEAD = Struct("!4xHB45xH").unpack_from
 ETH_V4_HEAD = Struct("!12xHB1xH2xH1xB22xH").unpack_from  # Ethernet's ethertype, then as V4_HEAD
 L4_HEAD = Struct("!HHI").unpack_from  # ports; TCP's sequence number (UDP: length << 16 | checksum)
 NO_FAST = (None, None, 0, 0, 0, 0)  # what the fast decoders give for a packet that needs the general path
-PORTS = Struct("!HH").pack
 RAW_LINKTYPES = frozenset({12, 14, 101, 228, 229})
 SYN, ACK = 0x02, 0x10
 FIRST_SLOT = (0, 0, 1, 0, 2, 0, 0, 0, 3)  # a connstate.WANT_* bit -> its place in Conv.first
@@ -150,6 +148,7 @@ def few_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+@lru_cache(maxsize=1 << 14)  # flows share their addresses
 def _ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
@@ -357,27 +356,10 @@ class FlowTable:
 
     def _segment(self, lt: int, buf: bytes, off: int, end: int, ts: float, decoders):
         """The general path: any link type, options, extension headers, fragments, tunnels."""
-        decoder = decoders.get(lt)
-        if decoder is None:
+        if lt not in decoders:
             self.unknown_linktypes[lt] = self.unknown_linktypes.get(lt, 0) + 1
             return None
-        ipo = decoder(buf, off, end)
-        if ipo < 0:
-            return None
-        seg = self._ip.transport(buf, ipo, end, ts)
-        if seg is None:
-            return None
-        proto, src, dst, b, p, l4end = seg
-        if proto == TCP:
-            if p + 16 > l4end:
-                return None
-            sport, dport, seq, _ack, offflags = TCP_HEAD(b, p)
-        else:
-            if p + 8 > l4end:
-                return None
-            sport, dport, ulen = UDP_HEAD(b, p)
-            seq, offflags = ulen << 16, 0
-        return proto, src + dst + PORTS(sport, dport), b, p, l4end, sport, dport, seq, offflags
+        return self._ip.segment(lt, buf, off, end, ts)
 
     def _new_conv(self, proto: int, key: bytes, sport: int, dport: int, frame: int, ts: float,
                   flags: int) -> Conv:

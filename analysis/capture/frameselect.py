@@ -14,20 +14,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from struct import Struct
 
 from analysis.canary import CanaryMatcher
-from analysis.capture.ip import TCP, UDP, IpDecoder
-from analysis.capture.linklayer import DECODERS
+from analysis.capture.ip import PORTS, TCP, IpDecoder
 from analysis.capture.pcapngwrite import Option
 from analysis.capture.rawframes import EPB_HASH, Interface, RawFrames
 from analysis.capture.reader import CaptureReader
 from analysis.capture.scrub import MASK, Scrubber
 from analysis.model import InputInfo
-
-TCP_HEAD = Struct("!HHIIH").unpack_from
-UDP_HEAD = Struct("!HHH").unpack_from
-PORTS = Struct("!HH").pack
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,29 +86,16 @@ class _Decoder:
 
     def segment(self, lt: int, buf, off: int, end: int, ts: float) -> tuple[int, bytes, int, int, bool] | None:
         """(protocol, key, payload start, payload end, payload lies in ``buf``), offsets in ``buf``."""
-        decoder = DECODERS.get(lt)
-        if decoder is None:
-            return None
-        ipo = decoder(buf, off, end)
-        if ipo < 0:
-            return None
-        seg = self.ip.transport(buf, ipo, end, ts)
+        seg = self.ip.segment(lt, buf, off, end, ts)
         if seg is None:
             return None
-        proto, src, dst, b, p, l4end = seg
+        proto, key, b, p, l4end, _sport, _dport, seq, offflags = seg
         if proto == TCP:
-            if p + 16 > l4end:
-                return None
-            sport, dport, _seq, _ack, offflags = TCP_HEAD(b, p)
             start, stop = p + ((offflags >> 12) << 2), l4end
-        elif proto == UDP:
-            if p + 8 > l4end:
-                return None
-            sport, dport, ulen = UDP_HEAD(b, p)
-            start, stop = p + 8, (p + ulen if 8 <= ulen and p + ulen < l4end else l4end)
         else:
-            return None
-        return proto, src + dst + PORTS(sport, dport), start, stop, b is buf
+            ulen = seq >> 16
+            start, stop = p + 8, (p + ulen if 8 <= ulen and p + ulen < l4end else l4end)
+        return proto, key, start, stop, b is buf
 
 
 class _Spool:

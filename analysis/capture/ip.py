@@ -3,7 +3,8 @@
 ``IpDecoder.transport(buf, off, end, ts)`` walks from an IP header to the innermost TCP or UDP segment
 (IP-in-IP, 6in4, GRE, GTP-U, VXLAN, LISP and Teredo are followed, as Wireshark shows the innermost IP) and
 returns ``(proto, src, dst, buf, l4_off, l4_end)`` with raw address bytes, or None for anything else
-(ICMP, which also keeps quoted TCP/UDP headers out of the flow table, ESP, a fragment still waiting).
+(ICMP, which also keeps quoted TCP/UDP headers out of the flow table, ESP, a fragment still waiting);
+``IpDecoder.segment(linktype, ...)`` goes from a frame to its segment's conversation key and header fields.
 Fragments are reassembled in bounded buffers; the reassembled datagram belongs to the frame that
 completed it, as in Wireshark.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from struct import Struct
 
-from analysis.capture.linklayer import ip_offset
+from analysis.capture.linklayer import DECODERS, ip_offset
 
 TCP, UDP = 6, 17
 IPIP, IPV6_IN_IP, GRE = 4, 41, 47
@@ -29,6 +30,9 @@ PIECE_COST = 192  # bytes of bookkeeping per stored fragment (its tuple, bytes o
 
 V4 = Struct("!BBHHHBBH4s4s").unpack_from
 V6 = Struct("!IHBB16s16s").unpack_from
+TCP_HEAD = Struct("!HHIIH").unpack_from
+UDP_HEAD = Struct("!HHH").unpack_from
+PORTS = Struct("!HH").pack
 
 
 class _Datagram:
@@ -143,6 +147,31 @@ class IpDecoder:
 
     def __init__(self) -> None:
         self.frags = Reassembler()
+
+    def segment(self, lt: int, buf: bytes, off: int, end: int, ts: float):
+        """The frame ``buf[off:end]`` of link type ``lt`` down to its TCP or UDP segment: (proto, conversation
+        key (source and destination address and port), buf, l4_off, l4_end, source port, destination port,
+        TCP sequence number or the UDP length << 16, TCP data offset and flags or 0), or None."""
+        decoder = DECODERS.get(lt)
+        if decoder is None:
+            return None
+        ipo = decoder(buf, off, end)
+        if ipo < 0:
+            return None
+        seg = self.transport(buf, ipo, end, ts)
+        if seg is None:
+            return None
+        proto, src, dst, b, p, l4end = seg
+        if proto == TCP:
+            if p + 16 > l4end:
+                return None
+            sport, dport, seq, _ack, offflags = TCP_HEAD(b, p)
+        else:
+            if p + 8 > l4end:
+                return None
+            sport, dport, ulen = UDP_HEAD(b, p)
+            seq, offflags = ulen << 16, 0
+        return proto, src + dst + PORTS(sport, dport), b, p, l4end, sport, dport, seq, offflags
 
     def transport(self, buf: bytes, off: int, end: int, ts: float):
         """(proto, src, dst, buf, l4_off, l4_end) of the innermost TCP/UDP segment, or None."""

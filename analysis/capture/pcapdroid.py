@@ -25,6 +25,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from struct import Struct
 
+from analysis.capture.pcapngoptions import options
 from analysis.model import App, Flow
 
 PEN = 62652  # PCAPdroid's Private Enterprise Number
@@ -106,17 +107,11 @@ class AppMarks:
 
     def comment_uid(self, buf, start: int, end: int, order: str) -> int:
         """The UID in an Enhanced Packet Block's options ``buf[start:end]`` (a ``u-<uid>`` comment), or NONE."""
-        head = Struct(order + "HH").unpack_from
-        while start + 4 <= end:
-            code, length = head(buf, start)
-            value = start + 4
-            if code == 0 or value + length > end:
-                break
+        for code, value, length in options(buf, start, end, order):
             if code == COMMENT and 2 < length <= MAX_COMMENT and buf[value:value + 2] == b"u-":
                 uid = _uid(bytes(buf[value + 2:value + length]))
                 if uid is not None:
                     return uid
-            start = value + ((length + 3) & ~3)
         return NONE
 
     # -- pcap -----------------------------------------------------------------------------------------

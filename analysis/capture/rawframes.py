@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from struct import Struct
 
+from analysis.capture.pcapngoptions import options
 from analysis.capture.pcapngwrite import Option
 from analysis.capture.reader import CaptureReader
 
@@ -109,17 +110,11 @@ def _block(buf, end: int, off: int) -> tuple[str, int, int] | None:
 def _options(buf, pos: int, end: int, order: str, known: dict[int, str]) -> list[Option]:
     """The known options in ``buf[pos:end]``, numbers re-encoded little-endian."""
     out: list[Option] = []
-    head = Struct(order + "HH").unpack_from
-    while pos + 4 <= end:
-        code, length = head(buf, pos)
-        value = pos + 4
-        if code == 0 or value + length > end:
-            break
+    for code, value, length in options(buf, pos, end, order):
         fmt = known.get(code)
         if fmt is not None:
             raw = bytes(buf[value:value + length])
             if fmt and length == Struct(fmt).size:
                 raw = Struct("<" + fmt).pack(*Struct(order + fmt).unpack(raw))
             out.append((code, raw))
-        pos = value + ((length + 3) & ~3)
     return out

@@ -27,6 +27,7 @@ from struct import error as struct_error
 
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.capture.pcapdroid import CUSTOM_BLOCKS, ETH_ZERO, NONE, TRAILER, AppMarks
+from analysis.capture.pcapngoptions import options
 from analysis.errors import InputError
 from analysis.model import TS_MAX, TS_MIN, InputInfo, clamp_time
 
@@ -693,17 +694,11 @@ def _no_mark(pos: int) -> int:
 def _idb_options(buf: bytes, off: int, end: int, order: str) -> tuple[float, float]:
     """(seconds per timestamp tick, timestamp offset in seconds) from an IDB's options."""
     tick, toff = 1e-6, 0.0
-    opt = Struct(order + "HH")
-    while off + 4 <= end:
-        code, length = opt.unpack_from(buf, off)
-        val = off + 4
-        if code == 0 or val + length > end:
-            break
+    for code, val, length in options(buf, off, end, order):
         if code == 9 and length >= 1:  # if_tsresol
             r = buf[val]
             tick = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0 ** -r
         elif code == 14 and length >= 8:  # if_tsoffset
             (toff,) = Struct(order + "q").unpack_from(buf, val)
             toff = float(toff)
-        off = val + ((length + 3) & ~3)
     return tick, toff

@@ -28,7 +28,7 @@ from analysis.output import write_output
 from analysis.pipeline import LiveAnalysis, Settings
 from analysis.report.render import render
 from analysis.sources.mitmcanary import message_hits, request_hits
-from analysis.sources.mitmflows import FlowTable, app_protocol, endpoint
+from analysis.sources.mitmflows import ProxyConnections, app_protocol, endpoint
 from analysis.text import message
 from analysis.vocab import CATEGORIES, LANGS
 
@@ -106,7 +106,7 @@ class LiveSession:
         self.case = config.case
         self.stages = LiveAnalysis(Settings(case=self.case, catalog_paths=list(config.catalog_paths),
                                               lang=config.lang))
-        self._table = FlowTable(source="live", on_evict=lambda evicted: self._end([evicted]))
+        self._table = ProxyConnections(source="live", on_evict=lambda evicted: self._end([evicted]))
         self.finished: list[Flow] = []
         self.dns: dict[str, DnsEntry] = {}
         self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()

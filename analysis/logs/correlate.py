@@ -1,15 +1,13 @@
 """Tie the mail server's logs to the case and the capture: who logged in to the test account, from where.
 
-``correlate(...)`` returns the "mail server view" dict the report renders and the findings
-``third-party-login``, ``login-after-removal`` and ``persistent-connection``; ``logs_report(...)`` is
-``maildetour logs``: the same view as JSON or a Markdown login-origin table.
+``correlate_logs(...)`` returns the "mail server view" dict the report renders and the findings
+``third-party-login``, ``login-after-removal`` and ``persistent-connection``; ``maildetour logs`` shows the same
+view alone (analysis.pipeline.logs_view, rendered by analysis.report.logsview).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,9 +17,8 @@ from analysis.logs.events import Connection, LogEvent, time_text
 from analysis.logs.parse import LogFile, read_log
 from analysis.logs.syslog import representable
 from analysis.model import Capture, Finding
-from analysis.text import message, text, title, when, word
+from analysis.text import message, word
 
-SCHEMA = "maildetour.logs/1"
 LONG_SESSION = 15 * 60  # a logged session at least this long counts as a connection held open
 MAX_QUOTED = 20  # raw lines quoted per finding
 MAX_EVENTS = 5000  # events listed in the view
@@ -214,21 +211,6 @@ class Correlation:
     devices: set[str]
 
 
-def correlate(
-    log_paths: list[str],
-    case: Case | None,
-    capture: Capture | None,
-    catalog,
-    offset: float = 0.0,
-    year: int | None = None,
-    lang: str = "en",
-    asn_db=None,
-) -> tuple[dict, list[Finding]]:
-    """The mail server view and its findings; ``offset`` seconds are added to every log time."""
-    result = correlate_logs(log_paths, case, capture, catalog, offset=offset, year=year, lang=lang, asn_db=asn_db)
-    return result.view, result.findings
-
-
 def correlate_logs(
     log_paths: list[str],
     case: Case | None,
@@ -239,8 +221,9 @@ def correlate_logs(
     lang: str = "en",
     asn_db=None,
 ) -> Correlation:
-    """:func:`correlate`, plus the logins of the case's account (none when the case names no account).
-    ``asn_db``: the AS data for the login origins (default: the bundled data)."""
+    """The mail server view, its findings and the logins of the case's account (none when the case names no
+    account); ``offset`` seconds are added to every log time. ``asn_db``: the AS data for the login origins
+    (default: the bundled data)."""
     if asn_db is None:
         from analysis.owners import AsnDatabase
 
@@ -523,166 +506,3 @@ def _session_findings(
             details=details,
         )
     ]
-
-
-# ---- maildetour logs --------------------------------------------------------------------------------
-
-
-def logs_report(
-    paths: list[str],
-    case: Case | None,
-    fmt: str = "json",
-    year: int | None = None,
-    lang: str = "en",
-    catalog=None,
-    damaged: list[str] | None = None,
-    asn_db: Sequence[str] = (),
-    rdap=None,
-) -> str:
-    """``maildetour logs``: the view and findings as JSON, or Markdown with a login-origin table.
-    ``damaged`` (when given) receives one line per input that could not be read to its end;
-    ``asn_db``: --asn-db files over the bundled AS data; ``rdap`` (an analysis.rdap.Rdap, --rdap): who holds
-    the login origins, as ``whois`` records and the ``rdap`` note."""
-    from analysis.owners import AsnDatabase
-
-    owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the logs are read
-    if catalog is None:
-        from analysis.catalog import Catalog
-
-        catalog = Catalog.load()
-    view, findings = correlate(paths, case, None, catalog, year=year, lang=lang, asn_db=owners_db)
-    sources = owners_db.sources()
-    if damaged is not None:
-        for log in view["logs"]:
-            if not log["complete"]:
-                why = next((w for w in log["warnings"] if "after line" in w), "damaged")
-                damaged.append(f"{log['path']}: {why}")
-    whois = {}
-    if rdap is not None:
-        records = rdap.lookup_all(o["address"] for o in view["origins"])
-        whois = {"whois": [r.to_json() for r in records], "rdap": rdap.summary()}
-    redactor = case.redactor() if case is not None else None
-    if fmt == "md":
-        text = render_markdown(view, findings, lang, sources)
-        if whois:
-            from analysis.report.markdown import whois_section
-
-            text = text.rstrip("\n") + "\n\n" + whois_section(whois, lang)
-    else:
-        from analysis import __version__
-
-        doc = {
-            "schema": SCHEMA,
-            "tool": {"name": "maildetour", "version": __version__},
-            **view,
-            "findings": [f.to_json() for f in findings],
-            "asn_sources": sources,
-            **whois,
-        }
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    return redactor.text(text) if redactor is not None else text
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())[:300]
-
-
-def _code(value: str) -> str:
-    """Text for a Markdown code span: no backticks, one line, bounded."""
-    return " ".join(value.replace("`", "'").split())[:500]
-
-
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    out = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return out + [""]
-
-
-def as_text(asn, org) -> str:
-    """``AS8075 Microsoft Corporation``, or "" when the AS is unknown."""
-    return f"AS{asn} {org}".strip() if asn is not None else ""
-
-
-def render_markdown(view: dict, findings: list[Finding], lang: str = "en", sources: list[dict] | None = None) -> str:
-    w = lambda key: text(key, lang)  # noqa: E731
-    yes_no = lambda v: w("yes") if v else w("no")  # noqa: E731
-    out = [f"# {w('logs.title')}", "", f"## {w('inputs')}", ""]
-    out += _table(
-        [w("file"), w("lines"), w("parsed"), w("unmatched"), w("software")],
-        [
-            [f["path"], f["lines"], f["parsed"], f["unmatched"], ", ".join(f["software"])]
-            for f in view["logs"]
-        ],
-    )
-    warnings = [f"{f['path']}: {msg}" for f in view["logs"] for msg in f["warnings"]]
-    notes = view["assumptions"] + warnings
-    if notes:
-        out += [f"## {w('assumptions')}", ""] + [f"- {_cell(a)}" for a in notes] + [""]
-    out += [f"## {w('origins')}", ""]
-    if view["origins"]:
-        out += _table(
-            [
-                w("account"),
-                w("address"),
-                w("owner"),
-                w("logs.as"),
-                w("logs.as_range"),
-                w("first"),
-                w("last"),
-                w("count"),
-                w("failures"),
-                w("logs.device"),
-                w("after_removal"),
-            ],
-            [
-                [
-                    o["account"],
-                    o["address"],
-                    o["owner"],
-                    as_text(o.get("asn"), o.get("as_org", "")),
-                    o.get("as_range", ""),
-                    when(o["first"], zone=False),
-                    when(o["last"], zone=False),
-                    o["count"],
-                    o["failures"],
-                    yes_no(o["is_device"]),
-                    o["after_removal_count"],
-                ]
-                for o in view["origins"]
-            ],
-        )
-    else:
-        out += [w("logs.none"), ""]
-    if view["connections"]:
-        out += [f"## {w('logs.connections')}", ""]
-        out += _table(
-            [w("file"), w("local"), w("remote"), w("owner"), w("logs.as"), w("state")],
-            [
-                [
-                    c["file"],
-                    f"{c['local']}:{c['port']}",
-                    f"{c['remote']}:{c['remote_port']}",
-                    c["remote_owner"],
-                    as_text(c.get("remote_asn"), c.get("remote_as_org", "")),
-                    c["state"],
-                ]
-                for c in view["connections"]
-            ],
-        )
-    if findings:
-        out += [f"## {w('findings')}", ""]
-        for f in findings:
-            severity = w("severity." + f.severity)
-            out += [f"- **{_cell(title(f.kind, lang))}** ({severity}): {_cell(f.message)}"]
-            out += [f"    - `{_code(line)}`" for line in f.log_lines[:5]]
-        out.append("")
-    if sources:
-        out += [f"## {w('logs.as_data')}", ""]
-        for src in sources:
-            detail = "; ".join(x for x in (src.get("licence", ""), src.get("attribution", "")) if x)
-            out.append(f"- {_cell(src.get('name', ''))}" + (f": {_cell(detail)}" if detail else ""))
-        out.append("")
-    return "\n".join(out)

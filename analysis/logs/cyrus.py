@@ -42,33 +42,19 @@ def _failed_user(rest: str) -> str:
     return token
 
 
+def _event(kind: str, m: re.Match, account: str, session: str | None = None) -> LogEvent:
+    """The event of a login or bad-login match: service and TLS from the program and the mechanism."""
+    mech, tls = _mech(m["mech"])
+    return LogEvent(kind=kind, software="cyrus", service=_service(m["prog"]), account=clip(account),
+                    address=m["ip"], method=mech, tls=tls or m["prog"].endswith("s"), session=clip(session))
+
+
 def parse(message: str) -> LogEvent | None:
     """One Cyrus line (after the timestamp) -> a login or failure event, or None."""
     if "login: " not in message:
         return None
-    m = _LOGIN.search(message)
-    if m:
-        mech, tls = _mech(m["mech"])
-        return LogEvent(
-            kind="login",
-            software="cyrus",
-            service=_service(m["prog"]),
-            account=clip(m["user"]),
-            address=m["ip"],
-            method=mech,
-            tls=tls or m["prog"].endswith("s"),
-            session=clip(m["sid"]),
-        )
-    m = _BADLOGIN.search(message)
-    if m:
-        mech, tls = _mech(m["mech"])
-        return LogEvent(
-            kind="failure",
-            software="cyrus",
-            service=_service(m["prog"]),
-            account=clip(_failed_user(m["rest"])),
-            address=m["ip"],
-            method=mech,
-            tls=tls or m["prog"].endswith("s"),
-        )
+    if m := _LOGIN.search(message):
+        return _event("login", m, m["user"], m["sid"])
+    if m := _BADLOGIN.search(message):
+        return _event("failure", m, _failed_user(m["rest"]))
     return None

@@ -36,31 +36,26 @@ def safe_cell(value) -> str | int | float:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _side(flow: dict, key: str) -> dict:
-    value = flow.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def _names(value) -> str:
-    return " ".join(map(str, value)) if isinstance(value, list) else ""
+    return " ".join(map(str, value or []))
 
 
 def _app(value) -> str:
     """The app's package (or bundle) id; its name when the source gives none (PCAPdroid's pcap trailer);
     ``uid N`` when only PCAPdroid's UID is known; empty without attribution."""
-    if not isinstance(value, dict):
+    if not value:
         return ""
     for key in ("id", "name"):
         if value.get(key):
             return str(value[key])
-    return f"uid {value['uid']}" if isinstance(value.get("uid"), int) else ""
+    return f"uid {value['uid']}" if value.get("uid") is not None else ""
 
 
 def flow_row(flow: dict) -> list:
     """One CSV row (``COLUMNS``) for a flow dict (``Flow.to_json()``)."""
-    client, server = _side(flow, "client"), _side(flow, "server")
-    c2s, s2c = _side(flow, "c2s"), _side(flow, "s2c")
-    names = _side(flow, "names")
+    client, server = flow.get("client") or {}, flow.get("server") or {}
+    c2s, s2c = flow.get("c2s") or {}, flow.get("s2c") or {}
+    names = flow.get("names") or {}
     transport = str(flow.get("transport", ""))
     row = [
         IP_PROTO.get(transport, transport), client.get("ip"), client.get("port"), server.get("ip"),
@@ -88,4 +83,4 @@ def flows_csv(flows: Iterable[dict], header: bool = True) -> str:
 
 
 def render_csv(report: dict) -> str:
-    return flows_csv(f for f in report.get("flows") or [] if isinstance(f, dict))
+    return flows_csv(report.get("flows") or [])

@@ -15,7 +15,7 @@ from importlib import resources
 
 from analysis.report import apps, charts, memo, whois
 from analysis.report.build import destinations as group_destinations
-from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Num
+from analysis.report.memo import MAX_LIST, MAX_ROWS, Code, Flag, Hash, Num
 from analysis.report.memo import short_list as _list
 from analysis.text import number, title
 
@@ -47,6 +47,8 @@ class _Page(memo.Writer):
         def cell(i: int, value):
             if isinstance(value, Num):
                 return self.num(value.value)
+            if isinstance(value, Hash):
+                return Markup(f'<code class="hash">{esc(value.value)}</code>')
             if isinstance(value, Code):
                 return _filter(value.value)
             if isinstance(value, Flag):
@@ -157,27 +159,8 @@ def _method(p: _Page) -> None:
     r = p.r
     p.add('<section id="method">', f"<h2>{esc(p.t('method'))}</h2>", f"<p>{esc(p.t(apps.method_key(r)))}</p>")
     p.add(f"<h3>{esc(p.t('inputs'))}</h3>")
-    rows = []
-    for info in r.get("inputs") or []:
-        done = p.yes_no(info.get("complete", True))
-        if info.get("error_offset") is not None:
-            done += "; " + p.t("incomplete_at", offset=info["error_offset"])
-        rows.append(
-            [
-                info.get("path"),
-                info.get("format"),
-                p.num(info.get("packets", 0)),
-                Markup(f'<code class="hash">{esc(info.get("sha256"))}</code>'),
-                done,
-                _list(info.get("warnings"), 5, "; "),
-            ]
-        )
-    p.table(
-        [p.t("path"), p.t("format"), p.t("packets"), p.t("sha256"), p.t("complete"), p.t("warnings")],
-        rows,
-        numeric={2},
-        wide={0, 5},
-    )
+    rows = p.cells(memo.input_rows(p.t, r.get("inputs") or [], "; "))
+    p.table(p.headers(memo.INPUT_COLUMNS), rows, numeric={2}, wide={0, 5})
     p.facts(memo.run_facts(p.t, r, p.lang))
     p.add(f"<h3>{esc(p.t('case'))}</h3>")
     p.facts(memo.case_facts(p.t, r.get("case") or {}))
@@ -188,22 +171,7 @@ def _method(p: _Page) -> None:
     logs = (r.get("mail_server") or {}).get("logs") or []
     if logs:
         p.add(f"<h3>{esc(p.t('logs'))}</h3>")
-        p.table(
-            [p.t("path"), p.t("sha256"), p.t("lines"), p.t("parsed"), p.t("unmatched"), p.t("software")],
-            [
-                [
-                    lg.get("path"),
-                    Markup(f'<code class="hash">{esc(lg.get("sha256"))}</code>'),
-                    p.num(lg.get("lines", 0)),
-                    p.num(lg.get("parsed", 0)),
-                    p.num(lg.get("unmatched", 0)),
-                    _list(lg.get("software"), 5),
-                ]
-                for lg in logs
-            ],
-            numeric={2, 3, 4},
-            wide={0},
-        )
+        p.table(p.headers(memo.LOG_COLUMNS), p.cells(memo.log_rows(logs)), numeric={2, 3, 4}, wide={0})
     _rdap_note(p)
     p.add("</section>")
 
@@ -211,7 +179,7 @@ def _method(p: _Page) -> None:
 def _rdap_note(p: _Page) -> None:
     """The method's paragraph on the RDAP look-ups (--rdap) and their warnings."""
     rdap = (p.r.get("settings") or {}).get("rdap")
-    if isinstance(rdap, dict):
+    if rdap is not None:
         p.add(f'<p id="rdap-note">{esc(whois.note(p.t, rdap))}</p>')
         p.add(*(f'<p class="warn">{esc(line)}</p>' for line in whois.warnings(rdap)))
 
@@ -219,7 +187,7 @@ def _rdap_note(p: _Page) -> None:
 def _whois(p: _Page) -> None:
     """The RDAP appendix (--rdap): one row per looked-up address."""
     records = p.r.get("whois")
-    if not isinstance(records, list):
+    if records is None:
         return
     p.add('<section id="appendix-whois">', f"<h2>{esc(p.t('appendix.whois'))}</h2>",
           f"<p>{esc(p.t('whois.text'))}</p>")
@@ -273,12 +241,9 @@ def _findings(p: _Page) -> None:
             f"<p>{esc(f.get('message'))}</p>",
             '<dl class="evidence">',
         )
-        if f.get("flows"):
-            p.add(f"<dt>{esc(p.t('flows_h'))}</dt><dd>{esc(_list(f['flows']))}</dd>")
-        if f.get("frames"):
-            p.add(f"<dt>{esc(p.t('frames'))}</dt><dd>{esc(_list(f['frames']))}</dd>")
-        if f.get("wireshark_filter"):
-            p.add(f"<dt>{esc(p.t('wireshark_filter'))}</dt><dd>{_filter(f['wireshark_filter'])}</dd>")
+        for label, value in memo.evidence(p.t, f):
+            shown = _filter(value.value) if isinstance(value, Code) else esc(value)
+            p.add(f"<dt>{esc(label)}</dt><dd>{shown}</dd>")
         p.add("</dl>")
         lines = f.get("log_lines") or []
         if lines:
@@ -298,7 +263,7 @@ def _flow_keys(cell, ids: list, flows: dict) -> Markup:
     and Community ID (the keys to find it in Zeek, Suricata, Arkime or Wireshark)."""
     lines = []
     for i in ids[:MAX_KEYS]:
-        f = (flows.get(i) if isinstance(i, (int, str)) else None) or {}
+        f = flows.get(i) or {}
         words = [f"#{i}", f.get("state"), f.get("history"), f.get("community_id")]
         lines.append(" ".join(str(w) for w in words if w))
     if len(ids) > MAX_KEYS:
@@ -307,8 +272,8 @@ def _flow_keys(cell, ids: list, flows: dict) -> Markup:
 
 
 def _destinations(p: _Page) -> None:
-    flows = [f for f in p.r.get("flows") or [] if isinstance(f, dict)]
-    by_id = {f["id"]: f for f in flows if isinstance(f.get("id"), (int, str))}
+    flows = p.r.get("flows") or []
+    by_id = {f.get("id"): f for f in flows}
     groups = p.r.get("destinations")
     if groups is None:
         groups = group_destinations(flows)
@@ -323,8 +288,7 @@ def _destinations(p: _Page) -> None:
         servers = group.get("servers") or []
         rows = p.cells(memo.destination_rows(servers), names={2, 3})
         for row, server in zip(rows, servers, strict=False):
-            ids = server.get("flow_ids") if isinstance(server, dict) else None
-            row[4] = _flow_keys(row[4], ids if isinstance(ids, list) else [], by_id)
+            row[4] = _flow_keys(row[4], server.get("flow_ids") or [], by_id)
         p.table(
             p.headers(memo.DESTINATION_COLUMNS),
             rows,
@@ -338,10 +302,7 @@ def _destinations(p: _Page) -> None:
 
 def _apps(p: _Page) -> None:
     """The verdict per mail app, and the connections of the other apps (with --app) or of every app."""
-    lines = (p.r.get("verdict") or {}).get("per_app") or []
-    groups, title = p.r.get("other_apps"), "apps.others"
-    if groups is None:
-        groups, title = p.r.get("apps") or [], "apps.all"
+    lines, groups, title = memo.app_parts(p.r)
     if not lines and not groups:
         return
     p.add('<section id="apps">', f"<h2>{esc(p.t('apps'))}</h2>")
@@ -383,7 +344,7 @@ def _app_report(p: _Page) -> None:
 
 def _mail_server(p: _Page) -> None:
     view = p.r.get("mail_server")
-    if not isinstance(view, dict):
+    if view is None:
         return
     p.add(
         '<section id="mail-server">',
@@ -452,7 +413,6 @@ def render_html(report: dict, lang: str) -> str:
     """The full page as a string."""
     p = _Page(report, lang)
     css = resources.files("analysis.report").joinpath("report.css").read_text(encoding="utf-8")
-    tool = report.get("tool") or {}
     p.add(
         "<!DOCTYPE html>",
         f'<html lang="{esc(lang)}">',
@@ -467,31 +427,10 @@ def render_html(report: dict, lang: str) -> str:
         "<body>",
     )
     _header(p)
-    _summary(p)
-    _apps(p)
-    _method(p)
-    if not apps.domain_level(report):  # an App Privacy Report alone has no traffic to count
-        _expected_observed(p)
-    _findings(p)
-    if not apps.domain_level(report):
-        _destinations(p)
-    _app_report(p)
-    _mail_server(p)
-    if not apps.domain_level(report):
-        _appendix(p)
-    _whois(p)
-    p.add(
-        "<footer><p>"
-        + esc(
-            p.t(
-                "footer",
-                tool=tool.get("name", "maildetour"),
-                version=tool.get("version", ""),
-                schema=report.get("schema", ""),
-            )
-        )
-        + "</p></footer>",
-        "</body>",
-        "</html>",
-    )
+    sections = (_summary, _apps, _method, _expected_observed, _findings, _destinations, _app_report, _mail_server,
+                _appendix, _whois)
+    traffic = (_expected_observed, _destinations, _appendix)
+    for section in memo.shown(sections, apps.domain_level(report), traffic):
+        section(p)
+    p.add(f"<footer><p>{esc(memo.footer(p.t, report))}</p></footer>", "</body>", "</html>")
     return "\n".join(p.out) + "\n"

@@ -48,7 +48,9 @@ def fenced(lines: list[str]) -> list[str]:
     return [fence, *body, fence]
 
 
-class _Doc(memo.Writer):
+class Doc(memo.Writer):
+    """A Markdown memo being written: the report's and the ``logs`` view's (analysis.report.logsview)."""
+
     def num(self, value) -> str:
         return number(value, self.lang) if isinstance(value, (int, float)) else md(value)
 
@@ -57,7 +59,7 @@ class _Doc(memo.Writer):
         def cell(value) -> str:
             if isinstance(value, Num):
                 return self.num(value.value)
-            if isinstance(value, Code):
+            if isinstance(value, Code):  # a Hash too
                 return code(value.value)
             return self.yes_no(value.value) if isinstance(value, Flag) else md(value)
 
@@ -76,13 +78,19 @@ class _Doc(memo.Writer):
             self.add("", md(self.t("truncated_rows", n=total - MAX_ROWS)))
         self.add("")
 
+    def titled_table(self, level: int, title: str, columns: tuple[str, ...], rows: list[list],
+                     total: int | None = None) -> None:
+        """A heading and its table: ``columns`` are word keys, ``rows`` shared rows (analysis.report.memo)."""
+        self.heading(level, title)
+        self.table(self.headers(columns), self.cells(rows), total=total)
+
     def facts(self, pairs: list[tuple[str, str]]) -> None:
         for key, value in pairs:
             self.add(f"- **{md(key)}:** {value}")
         self.add("")
 
 
-def _summary(d: _Doc) -> None:
+def _summary(d: Doc) -> None:
     v = d.r.get("verdict") or {}
     word = str(v.get("summary", "inconclusive"))
     d.heading(2, d.t("summary"))
@@ -96,29 +104,12 @@ def _summary(d: _Doc) -> None:
     d.facts(memo.verdict_facts(d.t, v, md, d.r.get("flows")))
 
 
-def _method(d: _Doc) -> None:
+def _method(d: Doc) -> None:
     r = d.r
     d.heading(2, d.t("method"))
     d.add(md(d.t(apps.method_key(r))), "")
     d.heading(3, d.t("inputs"))
-    rows = []
-    for info in r.get("inputs") or []:
-        done = d.yes_no(info.get("complete", True))
-        if info.get("error_offset") is not None:
-            done += "; " + d.t("incomplete_at", offset=info["error_offset"])
-        rows.append(
-            [
-                md(info.get("path")),
-                md(info.get("format")),
-                d.num(info.get("packets", 0)),
-                code(info.get("sha256")),
-                md(done),
-                md(_list(info.get("warnings"), 5)),
-            ]
-        )
-    d.table(
-        [d.t("path"), d.t("format"), d.t("packets"), d.t("sha256"), d.t("complete"), d.t("warnings")], rows
-    )
+    d.table(d.headers(memo.INPUT_COLUMNS), d.cells(memo.input_rows(d.t, r.get("inputs") or [], ", ")))
     d.facts([(k, md(v)) for k, v in memo.run_facts(d.t, r, d.lang)])
     d.heading(3, d.t("case"))
     d.facts([(k, md(v)) for k, v in memo.case_facts(d.t, r.get("case") or {})])
@@ -128,34 +119,20 @@ def _method(d: _Doc) -> None:
         d.add(md(d.t("as_data.text")), "", *(f"- {md(line)}" for line in sources), "")
     logs = (r.get("mail_server") or {}).get("logs") or []
     if logs:
-        d.heading(3, d.t("logs"))
-        d.table(
-            [d.t("path"), d.t("sha256"), d.t("lines"), d.t("parsed"), d.t("unmatched"), d.t("software")],
-            [
-                [
-                    md(lg.get("path")),
-                    code(lg.get("sha256")),
-                    d.num(lg.get("lines", 0)),
-                    d.num(lg.get("parsed", 0)),
-                    d.num(lg.get("unmatched", 0)),
-                    md(_list(lg.get("software"), 5)),
-                ]
-                for lg in logs
-            ],
-        )
+        d.titled_table(3, d.t("logs"), memo.LOG_COLUMNS, memo.log_rows(logs))
     _rdap_note(d, (r.get("settings") or {}).get("rdap"))
 
 
-def _rdap_note(d: _Doc, rdap) -> None:
+def _rdap_note(d: Doc, rdap) -> None:
     """The paragraph on the RDAP look-ups (--rdap) and their warnings."""
-    if isinstance(rdap, dict):
+    if rdap is not None:
         d.add(md(whois.note(d.t, rdap)), "", *(f"> {md(line)}" for line in whois.warnings(rdap)), "")
 
 
-def _whois(d: _Doc) -> None:
+def _whois(d: Doc) -> None:
     """The RDAP appendix (--rdap): one row per looked-up address."""
     records = d.r.get("whois")
-    if isinstance(records, list):
+    if records is not None:
         d.heading(2, d.t("appendix.whois"))
         d.add(md(d.t("whois.text")), "")
         d.table(d.headers(whois.COLUMNS), [[md(c) for c in row] for row in whois.rows(d.t, records)])
@@ -163,13 +140,13 @@ def _whois(d: _Doc) -> None:
 
 def whois_section(part: dict, lang: str) -> str:
     """``maildetour logs --rdap --format md``: the appendix with its note (``part``: whois, rdap)."""
-    d = _Doc(part, lang)
+    d = Doc(part, lang)
     _whois(d)
     _rdap_note(d, part.get("rdap"))
     return "\n".join(d.out).strip("\n") + "\n"
 
 
-def _expected_observed(d: _Doc) -> None:
+def _expected_observed(d: Doc) -> None:
     case = d.r.get("case") or {}
     hosts = ", ".join(map(str, (case.get("mail") or {}).get("hosts") or [])) or "–"
     d.heading(2, d.t("expected"))
@@ -193,7 +170,7 @@ def _expected_observed(d: _Doc) -> None:
     )
 
 
-def _findings(d: _Doc) -> None:
+def _findings(d: Doc) -> None:
     d.heading(2, d.t("findings"))
     findings = d.r.get("findings") or []
     if not findings:
@@ -202,12 +179,8 @@ def _findings(d: _Doc) -> None:
         sev = d.t("severity." + str(f.get("severity", "info")))
         d.heading(3, f"{i}. {title(str(f.get('kind', '')), d.lang)} ({sev})")
         d.add(md(f.get("message")), "")
-        if f.get("flows"):
-            d.add(f"- {md(d.t('flows_h'))}: {md(_list(f['flows']))}")
-        if f.get("frames"):
-            d.add(f"- {md(d.t('frames'))}: {md(_list(f['frames']))}")
-        if f.get("wireshark_filter"):
-            d.add(f"- {md(d.t('wireshark_filter'))}: {code(f['wireshark_filter'], table=False)}")
+        for label, value in memo.evidence(d.t, f):
+            d.add(f"- {md(label)}: {code(value.value, table=False) if isinstance(value, Code) else md(value)}")
         d.add("")
         lines = f.get("log_lines") or []
         if lines:
@@ -216,27 +189,20 @@ def _findings(d: _Doc) -> None:
                 d.add(md(d.t("more", n=len(lines) - MAX_LIST)), "")
 
 
-def _destinations(d: _Doc) -> None:
+def _destinations(d: Doc) -> None:
     groups = d.r.get("destinations")
     if groups is None:
-        groups = group_destinations([f for f in d.r.get("flows") or [] if isinstance(f, dict)])
+        groups = group_destinations(d.r.get("flows") or [])
     d.heading(2, d.t("destinations"))
     for group in groups:
-        cat = str(group.get("category"))
-        d.heading(3, f"{cat}: {d.t('cat.' + cat)}")
-        d.table(
-            d.headers(memo.DESTINATION_COLUMNS),
-            d.cells(memo.destination_rows(group.get("servers") or [])),
-            total=len(group.get("servers") or []),
-        )
+        cat, servers = str(group.get("category")), group.get("servers") or []
+        d.titled_table(3, f"{cat}: {d.t('cat.' + cat)}", memo.DESTINATION_COLUMNS, memo.destination_rows(servers),
+                       len(servers))
 
 
-def _apps(d: _Doc) -> None:
+def _apps(d: Doc) -> None:
     """The verdict per mail app, and the connections of the other apps (with --app) or of every app."""
-    lines = (d.r.get("verdict") or {}).get("per_app") or []
-    groups, title = d.r.get("other_apps"), "apps.others"
-    if groups is None:
-        groups, title = d.r.get("apps") or [], "apps.all"
+    lines, groups, title = memo.app_parts(d.r)
     if not lines and not groups:
         return
     d.heading(2, d.t("apps"))
@@ -251,7 +217,7 @@ def _apps(d: _Doc) -> None:
         d.table(d.headers(apps.GROUP_COLUMNS), d.cells(apps.group_rows(d.t, d.lang, groups)), total=len(groups))
 
 
-def _app_report(d: _Doc) -> None:
+def _app_report(d: Doc) -> None:
     """The App Privacy Report: per app its domains, then the resources the apps accessed."""
     rep = d.r.get("app_report")
     if not isinstance(rep, dict):
@@ -273,24 +239,18 @@ def _app_report(d: _Doc) -> None:
         d.table(d.headers(apps.ACCESS_COLUMNS), d.cells(access))
 
 
-def _mail_server(d: _Doc) -> None:
+def _mail_server(d: Doc) -> None:
     view = d.r.get("mail_server")
-    if not isinstance(view, dict):
+    if view is None:
         return
     d.heading(2, d.t("mail_server"))
     d.add(md(d.t("mail_server.text")), "")
     origins = view.get("origins") or []
     for account in memo.origin_accounts(origins):
-        d.heading(3, f"{d.t('origins')}: {account}")
-        d.table(d.headers(memo.ORIGIN_COLUMNS), d.cells(memo.origin_rows(origins, account)))
+        d.titled_table(3, f"{d.t('origins')}: {account}", memo.ORIGIN_COLUMNS, memo.origin_rows(origins, account))
     conns = view.get("connections") or []
     if conns:
-        d.heading(3, d.t("connections"))
-        d.table(
-            d.headers(memo.CONNECTION_COLUMNS),
-            d.cells(memo.connection_rows(conns)),
-            total=len(conns),
-        )
+        d.titled_table(3, d.t("connections"), memo.CONNECTION_COLUMNS, memo.connection_rows(conns), len(conns))
     quoted = [f for f in d.r.get("findings") or [] if f.get("log_lines")]
     if quoted:
         d.heading(3, d.t("log_lines"))
@@ -299,60 +259,26 @@ def _mail_server(d: _Doc) -> None:
             d.add(f"{md(name)}: {md(f.get('message'))}", "", *fenced(f["log_lines"][:MAX_LIST]), "")
 
 
-def _appendix(d: _Doc) -> None:
-    d.heading(2, d.t("appendix.owners"))
-    d.table(
-        d.headers(memo.OWNER_COLUMNS),
-        d.cells(memo.owner_rows(d.r.get("owners") or [])),
-        total=len(d.r.get("owners") or []),
-    )
-    d.heading(3, d.t("appendix.as"))
-    d.table(
-        d.headers(memo.AS_COLUMNS),
-        d.cells(memo.as_rows(d.t, d.r.get("owners") or [])),
-        total=len(d.r.get("owners") or []),
-    )
+def _appendix(d: Doc) -> None:
+    owners = d.r.get("owners") or []
+    d.titled_table(2, d.t("appendix.owners"), memo.OWNER_COLUMNS, memo.owner_rows(owners), len(owners))
+    d.titled_table(3, d.t("appendix.as"), memo.AS_COLUMNS, memo.as_rows(d.t, owners), len(owners))
     dns = d.r.get("dns") or []
     if dns:
-        d.heading(2, d.t("appendix.dns"))
-        d.table(
-            d.headers(memo.DNS_COLUMNS),
-            d.cells(memo.dns_rows(dns)),
-            total=len(dns),
-        )
+        d.titled_table(2, d.t("appendix.dns"), memo.DNS_COLUMNS, memo.dns_rows(dns), len(dns))
 
 
 def render_markdown(report: dict, lang: str) -> str:
-    d = _Doc(report, lang)
-    tool = report.get("tool") or {}
+    d = Doc(report, lang)
     case = report.get("case") or {}
     account = (case.get("account") or {}).get("address") or (case.get("account") or {}).get("username") or ""
     d.add(f"*{md(d.t('memo'))}*", "", "# " + md(d.t("title")))
     if account:
         d.add("", md(account))
-    _summary(d)
-    _apps(d)
-    _method(d)
-    if not apps.domain_level(report):  # an App Privacy Report alone has no traffic to count
-        _expected_observed(d)
-    _findings(d)
-    if not apps.domain_level(report):
-        _destinations(d)
-    _app_report(d)
-    _mail_server(d)
-    if not apps.domain_level(report):
-        _appendix(d)
-    _whois(d)
-    d.add(
-        "---",
-        "",
-        md(
-            d.t(
-                "footer",
-                tool=tool.get("name", "maildetour"),
-                version=tool.get("version", ""),
-                schema=report.get("schema", ""),
-            )
-        ),
-    )
+    sections = (_summary, _apps, _method, _expected_observed, _findings, _destinations, _app_report, _mail_server,
+                _appendix, _whois)
+    traffic = (_expected_observed, _destinations, _appendix)
+    for section in memo.shown(sections, apps.domain_level(report), traffic):
+        section(d)
+    d.add("---", "", md(memo.footer(d.t, report)))
     return "\n".join(d.out).rstrip("\n") + "\n"

@@ -32,6 +32,12 @@ class Code:
     value: object
 
 
+class Hash(Code):
+    """A file's SHA-256, shown verbatim in a code font (the HTML's own)."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Flag:
     """A yes or no."""
@@ -72,6 +78,29 @@ class Writer:
         return [self.t(c) for c in columns]
 
 
+def shown(sections: tuple, domain_level: bool, traffic: tuple) -> list:
+    """The memo's sections in order, less the ``traffic`` ones for a report without traffic to count (an App
+    Privacy Report alone: analysis.report.apps.domain_level)."""
+    return [s for s in sections if s not in traffic] if domain_level else list(sections)
+
+
+def app_parts(report: dict) -> tuple[list, list, str]:
+    """The apps section's parts: the verdict per mail app, then the other apps' connections (with --app) or
+    every app's, and the word key of that part's heading."""
+    lines = (report.get("verdict") or {}).get("per_app") or []
+    groups, title = report.get("other_apps"), "apps.others"
+    if groups is None:
+        groups, title = report.get("apps") or [], "apps.all"
+    return lines, groups, title
+
+
+def footer(t: Words, report: dict) -> str:
+    """The last line: which tool, version and report schema."""
+    tool = report.get("tool") or {}
+    return t("footer", tool=tool.get("name", "maildetour"), version=tool.get("version", ""),
+             schema=report.get("schema", ""))
+
+
 # ---- facts -----------------------------------------------------------------------------------------------
 
 
@@ -109,11 +138,9 @@ def known_vendors(verdict: dict, flows: list) -> list[dict]:
     A vendor counts when some of its flows have a category (from the catalog, or a relay found by its
     evidence); an owner that is only a name or an address seen in the capture (``unknown``) does not.
     """
-    by_id = {f.get("id"): f for f in flows if isinstance(f, dict)}
+    by_id = {f.get("id"): f for f in flows}
     out = []
     for v in verdict.get("vendors") or []:
-        if not isinstance(v, dict):
-            continue
         categories = [str(c) for c in v.get("categories") or []]
         if set(categories) - {"unknown"}:
             ids = v.get("flows") or []
@@ -121,6 +148,18 @@ def known_vendors(verdict: dict, flows: list) -> list[dict]:
             out.append({"owner": str(v.get("owner", "")), "categories": categories, "flows": len(ids),
                         "bytes": size})
     out.sort(key=lambda v: (-v["bytes"], -v["flows"], v["owner"]))
+    return out
+
+
+def evidence(t: Words, finding: dict) -> list[tuple[str, object]]:
+    """A finding's flows, frames and Wireshark filter, those it has, as (label, value); the filter as Code."""
+    out: list[tuple[str, object]] = []
+    if finding.get("flows"):
+        out.append((t("flows_h"), short_list(finding["flows"])))
+    if finding.get("frames"):
+        out.append((t("frames"), short_list(finding["frames"])))
+    if finding.get("wireshark_filter"):
+        out.append((t("wireshark_filter"), Code(finding["wireshark_filter"])))
     return out
 
 
@@ -175,6 +214,8 @@ def observed_counts(t: Words, lang: str, stats: dict) -> str:
 
 # ---- tables: column keys and rows of plain values ---------------------------------------------------------
 
+INPUT_COLUMNS = ("path", "format", "packets", "sha256", "complete", "warnings")
+LOG_COLUMNS = ("path", "sha256", "lines", "parsed", "unmatched", "software")
 DESTINATION_COLUMNS = ("server", "port_protocol", "names", "owner", "flows_h", "bytes", "sent", "period",
                        "wireshark_filter")
 ORIGIN_COLUMNS = ("address", "owner", "category", "first", "last", "count", "failures", "is_device",
@@ -184,6 +225,28 @@ OWNER_COLUMNS = ("address", "owner", "category", "rule", "matched", "source", "c
                  "port", "flows_h")
 DNS_COLUMNS = ("query", "types", "answers", "first_frame", "client")
 AS_COLUMNS = ("address", "role", "catalog_owner", "asn", "as_org", "as_range", "as_source")
+
+
+def input_rows(t: Words, inputs: list[dict], sep: str) -> list[list]:
+    """The inputs: read to the end or where the damage is, the first warnings joined by ``sep``."""
+    def done(info: dict) -> str:
+        where = info.get("error_offset")
+        text = t("yes") if info.get("complete", True) else t("no")
+        return text if where is None else f"{text}; {t('incomplete_at', offset=where)}"
+
+    return [
+        [i.get("path"), i.get("format"), Num(i.get("packets", 0)), Hash(i.get("sha256")), done(i),
+         short_list(i.get("warnings"), 5, sep)]
+        for i in inputs
+    ]
+
+
+def log_rows(logs: list[dict]) -> list[list]:
+    return [
+        [lg.get("path"), Hash(lg.get("sha256")), Num(lg.get("lines", 0)), Num(lg.get("parsed", 0)),
+         Num(lg.get("unmatched", 0)), short_list(lg.get("software"), 5)]
+        for lg in logs
+    ]
 
 
 def period(first, last) -> str:
@@ -238,8 +301,7 @@ def origin_rows(origins: list[dict], account) -> list[list]:
             Num(o.get("count", 0)),
             Num(o.get("failures", 0)),
             Flag(o.get("is_device")),
-            Num(o["after_removal_count"]) if isinstance(o.get("after_removal_count"), int)
-            else Flag(o.get("after_removal")),
+            Num(o["after_removal_count"]) if "after_removal_count" in o else Flag(o.get("after_removal")),
         ]
         for o in origins
         if o.get("account") == account
@@ -279,7 +341,7 @@ def as_rows(t: Words, owners: list[dict]) -> list[list]:
             o.get("address"),
             ", ".join(t(f"role.{r}") for r in o.get("roles") or ["server"]),
             o.get("owner") if str(o.get("rule") or "").startswith("catalog:") or o.get("rule") is None else "",
-            f"AS{o['asn']}" if isinstance(o.get("asn"), int) else "–",
+            f"AS{o['asn']}" if o.get("asn") is not None else "–",
             o.get("as_org") or "",
             o.get("as_range") or "",
             o.get("as_source") or "",
@@ -292,9 +354,8 @@ def as_sources(report: dict) -> list[str]:
     """One line per AS data source of the run (name, licence, attribution), for the method section."""
     out = []
     for src in (report.get("settings") or {}).get("asn_data") or []:
-        if isinstance(src, dict):
-            parts = [str(x) for x in (src.get("licence"), src.get("attribution")) if x]
-            out.append(str(src.get("name", "")) + (": " + "; ".join(parts) if parts else ""))
+        parts = [str(x) for x in (src.get("licence"), src.get("attribution")) if x]
+        out.append(str(src.get("name", "")) + (": " + "; ".join(parts) if parts else ""))
     return out
 
 

@@ -22,25 +22,21 @@ class ReportError(MaildetourError):
 
 def localise(report: dict, lang: str) -> dict:
     """A copy of ``report`` whose words are in ``lang``; the same dict when it already is."""
-    settings = report.get("settings") if isinstance(report.get("settings"), dict) else {}
+    settings = report.get("settings") or {}
     if settings.get("lang") == lang:
         return report
     out = dict(report)  # only the texts below change: copy those, share the rest
     out["settings"] = {**settings, "lang": lang}
-    if isinstance(out.get("verdict"), dict):
-        out["verdict"] = dict(out["verdict"])
-    if isinstance(out.get("findings"), list):
-        out["findings"] = [dict(f) if isinstance(f, dict) else f for f in out["findings"]]
-    verdict = out.get("verdict")
-    if isinstance(verdict, dict):
+    if "verdict" in out:
+        verdict = out["verdict"] = dict(out["verdict"])
         try:
             verdict["explanation"] = str(explain(verdict, lang))
         except Exception:  # noqa: BLE001 - keep the stored text, as documented
             pass
+    if "findings" in out:
+        out["findings"] = [dict(f) for f in out["findings"]]
     for finding in out.get("findings") or []:
-        if not isinstance(finding, dict):
-            continue
-        details = finding.get("details") if isinstance(finding.get("details"), dict) else {}
+        details = finding.get("details")
         if not details:  # no template parameters were stored: the stored text is all there is
             continue
         try:
@@ -58,8 +54,8 @@ def render(report: dict, fmt: str, lang: str) -> str:
         raise UsageError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
     if not isinstance(report, dict):
         raise ReportError("report: expected a JSON object at the top level")
-    report = localise(report, lang)
     try:
+        report = localise(report, lang)
         if fmt == "json":
             from analysis.report.jsonout import render_json
 

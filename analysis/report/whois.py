@@ -34,8 +34,6 @@ def source(t: Words, record: dict) -> str:
 def rows(t: Words, records: list) -> list[list[str]]:
     out = []
     for r in records:
-        if not isinstance(r, dict):
-            continue
         name, handle = str(r.get("name") or ""), str(r.get("handle") or "")
         out.append([
             str(r.get("address") or ""),

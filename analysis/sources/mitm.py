@@ -19,7 +19,7 @@ from analysis.case import Case
 from analysis.errors import InputError
 from analysis.model import CanaryHit, Capture, DnsEntry, Flow, InputInfo
 from analysis.sources.mitmcanary import saved_hits
-from analysis.sources.mitmflows import FlowTable, dns_entries
+from analysis.sources.mitmflows import ProxyConnections, dns_entries
 
 MAX_DNS_ENTRIES = 100_000
 MAX_HITS = 10_000
@@ -74,7 +74,7 @@ def load_mitm(path: str, input_index: int = 0, case: Case | None = None) -> Capt
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from None
     info = InputInfo(path=path, format="mitm")
-    table = FlowTable(source="mitm", input_index=input_index)
+    table = ProxyConnections(source="mitm", input_index=input_index)
     dns: dict[str, DnsEntry] = {}
     good = 0  # offset just after the last flow read completely
     matcher = case.matcher() if case is not None else None

@@ -81,7 +81,7 @@ class _State:
 Key = tuple[str, str]
 
 
-class FlowTable:
+class ProxyConnections:
     """mitmproxy connections -> Flow records; ``pop``/``pop_client``/``pop_all`` hand finished ones over."""
 
     def __init__(self, source: str = "live", input_index: int = 0, max_active: int = 100_000,
