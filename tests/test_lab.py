@@ -232,13 +232,27 @@ def test_relayed_lab_run_through_mitmdump_finds_the_canary(lab_runs):
     _files_without_canary(r.out_dir)
 
 
+def test_relayed_lab_run_finds_the_password_inside_tls_with_the_key_log(lab_runs):
+    """The phone's key log lets the analysis read the account POST to the vendor: a leak from the capture."""
+    r = lab_runs("relayed")
+    assert (r.out_dir / "sslkeys.log").read_text().count("CLIENT_HANDSHAKE_TRAFFIC_SECRET") >= 3
+    leaks = [f for f in r.report["findings"] if f["kind"] == "credential-leak"]
+    assert leaks and all(f["details"].get("inside_tls") for f in leaks), [f["message"] for f in leaks]
+    flows = {f["id"]: f for f in r.report["flows"]}
+    assert {flows[i]["server"]["ip"] for f in leaks for i in f["flows"]} == {r.plan.vendor_sync}
+    assert all(f["frames"] for f in leaks)
+    relay = next(x for x in r.evidence_report["verdict"]["relays"] if "canary" in x["basis"])
+    assert relay["link"] == "canary" and r.plan.vendor_sync in relay["device_addresses"]
+    _files_without_canary(r.out_dir)
+
+
 def test_relayed_lab_run_is_relayed_without_the_lab_catalog(lab_runs):
     """Evidence alone: the mail server logged the account's logins from the address the phone talked to."""
     r = lab_runs("relayed")
     v = r.evidence_report["verdict"]
     assert v["summary"] == "relayed", v["explanation"]
-    relay = v["relays"][0]
-    assert "server-login" in relay["basis"] and relay["link"] == "same-address"
+    relay = v["relays"][0]  # the logins and the password seen inside TLS (key log): one relay, both bases
+    assert set(relay["basis"]) == {"server-login", "canary"} and relay["link"] == "canary"
     assert relay["device_addresses"] == [r.plan.vendor_sync] and r.plan.vendor_sync in relay["login_addresses"]
     assert relay["log_lines"] and relay["flows"]
     assert "without the lab catalog (evidence alone): verdict relayed" in r.summary()
@@ -254,7 +268,10 @@ def test_relayed_egress_lab_run_ties_the_relay_by_owner(lab_runs):
     for report in (r.report, r.evidence_report):
         assert report["verdict"]["summary"] == "relayed", report["verdict"]["explanation"]
     relay = next(x for x in r.evidence_report["verdict"]["relays"] if "server-login" in x["basis"])
-    assert relay["link"] == "same-owner" and relay["asn"] == 64512 and relay["as_org"] == "Lab Vendor Cloud"
+    assert relay["asn"] == 64512 and relay["as_org"] == "Lab Vendor Cloud"
+    # the password seen inside TLS (key log) ties the phone's side; the shipped capture of this scenario, read
+    # without the key log, shows the tie by owner alone (test_shipped_egress_capture_is_relayed_from_evidence_alone)
+    assert relay["link"] == "canary" and "canary" in relay["basis"]
     assert relay["login_addresses"] == [r.plan.vendor_egress]
     assert r.plan.vendor_sync in relay["device_addresses"]
     flows = {f["id"]: f for f in r.evidence_report["flows"]}

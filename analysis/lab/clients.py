@@ -49,10 +49,14 @@ class Net:
             raise
 
 
-def client_context(*ca_files: str) -> ssl.SSLContext:
+def client_context(*ca_files: str, keylog: str | None = None) -> ssl.SSLContext:
+    """Trusting the lab CA (and the proxy's); with ``keylog``, the TLS secrets are written there in the
+    SSLKEYLOGFILE format, so ``maildetour analyze --keylog`` can look inside the app's TLS."""
     context = ssl.create_default_context(cafile=ca_files[0])
     for extra in ca_files[1:]:
         context.load_verify_locations(cafile=extra)
+    if keylog:
+        context.keylog_filename = keylog
     return context
 
 

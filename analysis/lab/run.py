@@ -159,8 +159,8 @@ def _prepare_out(out: Path) -> tuple[Path, Path]:
     (out / MARKER).write_text("made by maildetour lab run; the next run into this folder replaces it\n")
     for folder in ("lab", "logs", "proxy"):
         shutil.rmtree(out / folder, ignore_errors=True)
-    for name in ("phone.pcap", "phone.pcapng", "case.toml", "owners.csv", "report.json", "report.html",
-                 "report-evidence.json"):
+    for name in ("phone.pcap", "phone.pcapng", "case.toml", "owners.csv", "sslkeys.log", "report.json",
+                 "report.html", "report-evidence.json"):
         (out / name).unlink(missing_ok=True)
     (out / "lab").mkdir()
     (out / "logs").mkdir()
@@ -244,7 +244,9 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
             tls_cas.append(str(proxy_run.ca_cert))
             socks = ("127.0.0.1", proxy_run.port)
         tcpdump = start_capture(group, capture, plan.phone, lab / "tcpdump.stderr")
-        phone = apps.Phone(plan, clients.Net(plan.phone, clients.client_context(*tls_cas), socks), password)
+        keylog = out / "sslkeys.log"  # the phone's TLS secrets: the analysis looks inside its TLS
+        context = clients.client_context(*tls_cas, keylog=str(keylog))
+        phone = apps.Phone(plan, clients.Net(plan.phone, context, socks), password)
         account_added = time.time()
         vendor_has_account = apps.APPS[scenario](phone)
         app_removed = time.time()
@@ -275,9 +277,10 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
     evidence: dict = {}
     try:
         if analyze:
-            report = analyze_lab(inputs, case_path, log_paths, catalogs, password, [str(owners)])
+            keys = str(keylog) if proxy_run is None and keylog.exists() else None  # a proxy run reads flows
+            report = analyze_lab(inputs, case_path, log_paths, catalogs, password, [str(owners)], keys)
             _write_reports(report, report_json, report_html)
-            evidence = analyze_lab(inputs, case_path, log_paths, [], password, [str(owners)])
+            evidence = analyze_lab(inputs, case_path, log_paths, [], password, [str(owners)], keys)
             _write_reports(evidence, out / "report-evidence.json", None)
     finally:
         if proxy_run is not None:  # mitmdump's flow file holds the decrypted requests, password included
@@ -288,14 +291,15 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
 
 
 def analyze_lab(inputs: list[str], case_path: Path, logs: list[Path], catalogs: list[str],
-                canary: str | None, asn_db: list[str] | None = None) -> dict:
+                canary: str | None, asn_db: list[str] | None = None, keylog: str | None = None) -> dict:
     """``maildetour analyze`` on a lab capture: the case, the catalogs (the lab's, or none: evidence alone), the
     server logs and the lab's ownership file."""
     environ = dict(os.environ)
     if canary:
         environ[CANARY_ENV] = canary
     case = load_case(str(case_path), environ)
-    settings = Settings(case=case, catalog_paths=catalogs, logs=[str(p) for p in logs], asn_db=list(asn_db or []))
+    settings = Settings(case=case, catalog_paths=catalogs, logs=[str(p) for p in logs], asn_db=list(asn_db or []),
+                        keylog=keylog)
     return analyze(inputs, settings)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from analysis.report.memo import MAX_ROWS, Flag, Num, Words, short_list, when
+from analysis.report.memo import MAX_ROWS, Flag, Num, Words, short_list, verdict_facts, when
 from analysis.text import number
 
 MAX_APPS = 50  # apps of the App Privacy Report given a table in a memo; the JSON keeps all
@@ -130,3 +130,12 @@ def domain_facts(t: Words, verdict: dict, esc: Callable[[str], str] = str) -> li
         (t("apps.relay_domains"), esc(groups(verdict.get("relays") or []))),
         (t("apps.vendor_domains"), esc(groups(vendors))),
     ]
+
+
+def summary_facts(
+    t: Words, verdict: dict, esc: Callable[[str], str] = str, flows: list | None = None
+) -> list[tuple[str, str]]:
+    """The summary's facts: those of a domain-level verdict (App Privacy Report alone), else the memo's."""
+    if verdict.get("basis") == "app-privacy-report":
+        return domain_facts(t, verdict, esc)
+    return verdict_facts(t, verdict, esc, flows)

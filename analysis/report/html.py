@@ -151,7 +151,7 @@ def _summary(p: _Page) -> None:
             )
             warn = _list(info.get("warnings"), 3)
             p.add(f'<p class="warn">{esc(info.get("path"))}: {esc(where)}. {esc(warn)}</p>')
-    p.facts(memo.verdict_facts(p.t, v, flows=p.r.get("flows")))
+    p.facts(apps.summary_facts(p.t, v, flows=p.r.get("flows")))
     p.add("</section>")
 
 

@@ -101,7 +101,7 @@ def _summary(d: Doc) -> None:
         if not info.get("complete", True):
             where = d.t("incomplete_at", offset=info.get("error_offset"))
             d.add(f"> **{md(info.get('path'))}**: {md(where)}. {md(_list(info.get('warnings'), 3))}", "")
-    d.facts(memo.verdict_facts(d.t, v, md, d.r.get("flows")))
+    d.facts(apps.summary_facts(d.t, v, md, d.r.get("flows")))
 
 
 def _method(d: Doc) -> None:

@@ -109,11 +109,7 @@ def verdict_facts(
 ) -> list[tuple[str, str]]:
     """The summary's facts: mail host contacted, receive, send, vendors (values passed through ``esc``).
     ``flows`` (the report's) give the bytes each vendor exchanged. A domain-level verdict (App Privacy Report
-    alone) has its own facts: analysis.report.apps."""
-    if verdict.get("basis") == "app-privacy-report":
-        from analysis.report.apps import domain_facts
-
-        return domain_facts(t, verdict, esc)
+    alone) has its own facts: analysis.report.apps.summary_facts chooses."""
     rows = [(t("mail_host_contacted"), t("yes") if verdict.get("mail_host_contacted") else t("no"))]
     for channel in ("receive", "send"):
         c = verdict.get(channel) or {}
