@@ -9,7 +9,6 @@ address; surrounding space, ``[brackets]`` and a ``%zone`` are dropped. Anything
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -18,11 +17,6 @@ def parse(text: str | None) -> Address | None:
     """The address ``text`` names (see the module's rule), or None when it names none."""
     if not text or not isinstance(text, str):
         return None
-    return _parse(text)
-
-
-@lru_cache(maxsize=1 << 14)  # a flow table asks for the same few addresses again and again
-def _parse(text: str) -> Address | None:
     text = text.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
@@ -38,14 +32,7 @@ def _parse(text: str) -> Address | None:
 
 def canonical(text: str | None) -> str | None:
     """The canonical text of the address ``text`` names; None ("" included) when it names none."""
-    if not text or not isinstance(text, str):
-        return None
-    return _canonical(text)
-
-
-@lru_cache(maxsize=1 << 14)
-def _canonical(text: str) -> str | None:
-    addr = _parse(text)
+    addr = parse(text)
     return None if addr is None else str(addr)
 
 

@@ -22,12 +22,13 @@ What keeps it exact:
   MPLS, link types not decoded here) goes to the table in frame order, among the others; it may start a
   conversation on any key, so only frames before it are counted at once, and the keys of conversations
   it started are looked up again. A batch is cut after such frames where a long run of other frames
-  follows, so that the run is counted at once again.
+  follows, so that the run is counted at once again. When such a batch had few frames counted at once
+  (short conversations), the next few batches go to the table whole: its own loop is faster then.
 """
 
 from __future__ import annotations
 
-from itertools import islice
+from itertools import islice, repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -86,6 +87,9 @@ V4_ONWARD = _table({TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)  # IPv4 protocols tha
 V6_ONWARD = _table(EXT_GENERIC | {EXT_AH, EXT_FRAGMENT, TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)
 REACH = 80  # every field read lies within this many bytes of the frame's start
 RUN = 256  # a batch is cut after a frame the table must decode when at least this many frames follow it
+# a batch with frames left to the table and fewer than 1/FEW of its frames counted at once: the next SKIP
+# batches go to the table whole (short conversations: the table's own loop is then faster)
+FEW, SKIP = 4, 4
 
 
 class Decoded(NamedTuple):
@@ -232,6 +236,8 @@ class BulkCounter:
         self.views = FileViews(buf)
         self.bulk_frames = 0  # frames counted here (for tests and the benchmark)
         self.sums = _Sums()
+        self.static = 0  # frames of the current batch counted at once
+        self.skip = 0  # batches still to hand to the table whole (the frames counted at once were few)
 
     def batch(self, c: Columns) -> None:
         """Count the frames of one batch (numbered on from ``table.frames``).
@@ -243,11 +249,27 @@ class BulkCounter:
         as the table would hand them over. A SYN always goes to the table: it may start a new connection
         on the same ports.
         """
+        n = len(c.off)
+        if self.skip:
+            self.skip -= 1
+            base = self.table.frames
+            self.table.count(zip(range(base + 1, base + n + 1), zip(
+                c.lt.tolist(), repeat(self.buf), c.off.tolist(), c.caplen.tolist(), c.origlen.tolist(),
+                c.ts.tolist()), strict=True))
+            self.table.frames = base + n
+            return
         d = decode(self.views, c)
         unknown = np.flatnonzero(d.unknown)
         if not len(unknown):
-            self._part(c, d, len(c.off))
+            self._part(c, d, n)
             return
+        self.static = 0
+        self._parts(c, d, unknown)
+        if self.static * FEW < n:
+            self.skip = SKIP
+
+    def _parts(self, c: Columns, d: Decoded, unknown: np.ndarray) -> None:
+        """A batch with frames left to the table (``unknown``), cut where a long run of others follows."""
         # cut after an unknown frame followed by a long run of frames that can be counted at once
         gaps = np.diff(np.append(unknown, len(c.off)))
         ends = (unknown[gaps > RUN] + 1).tolist()
@@ -275,6 +297,7 @@ class BulkCounter:
         nosyn[-1] = False
         static = nosyn[slot] & ~d.control[plain]  # a FIN or RST of a settled key goes to the table alone
         static &= plain < before
+        self.static += int(static.sum())
         rest = np.ones(n, bool)
         rest[plain[static]] = False
         ci = np.flatnonzero(rest)

@@ -18,7 +18,6 @@ import gc
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from struct import Struct
 from typing import TYPE_CHECKING
 
@@ -148,7 +147,6 @@ def few_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-@lru_cache(maxsize=1 << 14)  # flows share their addresses
 def _ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
@@ -395,7 +393,12 @@ class FlowTable:
 
     def _flows(self, input_index: int) -> list[Flow]:
         out = []
-        for n, conv in enumerate(self.convs, 1):
+        convs, self.convs = self.convs, []
+        keep = self.canary is not None  # flow_of is keyed by id(conv): the conversations must stay alive
+        for n in range(1, len(convs) + 1):
+            conv = convs[n - 1]
+            if not keep:
+                convs[n - 1] = None  # let it go once its record is made (memory: one copy of the flows)
             flow = conv.to_flow(n, input_index)
             if self.remote is None:
                 insp = conv.inspector
@@ -410,5 +413,4 @@ class FlowTable:
             results, self.dns = self.remote.finish()
             for flow, result in zip(out, results, strict=True):
                 apply_inspection(result, flow)
-        self.convs = []
         return out

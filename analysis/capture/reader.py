@@ -61,8 +61,8 @@ class _HashingFile:
     stored). File reads and hashing release the GIL, so both overlap with parsing; memory is bounded by
     ``PREFETCH`` chunks. ``read`` counts bytes handed out for the progress bar."""
 
-    def __init__(self, path: str, progress: Callable[[int], None] | None) -> None:
-        self.fh = open(path, "rb")  # noqa: SIM115 - closed by finish()
+    def __init__(self, path: str, progress: Callable[[int], None] | None, fh=None) -> None:
+        self.fh = fh if fh is not None else open(path, "rb")  # noqa: SIM115 - closed by finish()
         self.sha = hashlib.sha256()
         self.done = 0
         self.progress = progress
@@ -276,20 +276,20 @@ class _MappedFile:
         return self._digest
 
 
-def _map_file(path: str, progress: Callable[[int], None] | None) -> _MappedFile | None:
-    """The file mapped, or None (gzip, pipes, tiny files, no mmap): then it is read in chunks."""
+def _map_file(path: str, progress: Callable[[int], None] | None):
+    """``(mapped file, None)``, or ``(None, the open file)`` for gzip, pipes, tiny files or no mmap: then it is
+    read in chunks from that same open file (a pipe opened twice would lose what its writer sent the first)."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by finish()
-    except OSError:
-        return None
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror}") from None
     try:
         info = os.fstat(fh.fileno())
         if stat.S_ISREG(info.st_mode) and info.st_size >= 4 and os.pread(fh.fileno(), 2, 0) != b"\x1f\x8b":
-            return _MappedFile(fh, progress)
+            return _MappedFile(fh, progress), None
     except (OSError, ValueError):
         pass
-    fh.close()
-    return None
+    return None, fh
 
 
 class Damage(Exception):
@@ -309,15 +309,8 @@ class CaptureReader:
         self.path = path
         self.info = InputInfo(path=path)
         self.input_index = input_index
-        mapped = _map_file(path, progress)
-        self._raw: _MappedFile | _HashingFile
-        if mapped is not None:
-            self._raw = mapped
-        else:
-            try:
-                self._raw = _HashingFile(path, progress)
-            except OSError as exc:
-                raise InputError(path, f"cannot open: {exc.strerror}") from None
+        mapped, fh = _map_file(path, progress)
+        self._raw: _MappedFile | _HashingFile = mapped if mapped is not None else _HashingFile(path, progress, fh)
         self._gzip = False
         self._buf: bytes | mmap.mmap = b"" if mapped is None else mapped.map
         self._eof = mapped is not None  # a mapped file is all in _buf
