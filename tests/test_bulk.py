@@ -16,7 +16,7 @@ from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Dot1Q, Ether
 from scapy.utils import wrpcap
 
 from analysis.capture import bulk, load_capture
-from analysis.capture.flowtable import FlowTable
+from analysis.capture.conversations import ConversationTable
 from analysis.capture.reader import CaptureReader
 from bench.gen import generate
 from bench.realmix import build, ethernet_frames
@@ -41,7 +41,7 @@ def mixed(tmp_path_factory):
 def bulk_frames(path, size: int) -> tuple[dict, int]:
     """The capture read with ``run_bulk`` in batches of ``size``: its snapshot and the frames counted in bulk."""
     reader = CaptureReader(str(path))
-    table = FlowTable()
+    table = ConversationTable()
     done = bulk.run_bulk(table, reader, size)
     info = reader.info
     info.packets = table.frames

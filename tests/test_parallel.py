@@ -118,7 +118,7 @@ def test_child_reads_the_parents_descriptor(tmp_path):
     """The child maps the file the parent opened: replacing the path midway cannot mix two captures."""
     copy = tmp_path / "phone.pcapng"
     shutil.copyfile(SHIPPED[0], copy)
-    from analysis.capture.flowtable import FlowTable
+    from analysis.capture.conversations import ConversationTable
     from analysis.capture.reader import CaptureReader
 
     def flows(remote):
@@ -128,7 +128,7 @@ def test_child_reads_the_parents_descriptor(tmp_path):
             copy.unlink()  # replace the file by another while the child reads it
             copy.write_bytes(b"not a capture any more")
         try:
-            table = FlowTable(None, remote or None)
+            table = ConversationTable(None, remote or None)
             table.run(reader.records())
             return [f.to_json() for f in table.flows()]
         finally:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 
 from analysis.capture.canaryhits import PayloadHits
-from analysis.capture.flowtable import FlowTable
+from analysis.capture.conversations import ConversationTable
 from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.capture.parallel import RemoteInspection, worth_a_worker
 from analysis.capture.reader import CaptureReader
@@ -48,7 +48,7 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
         except OSError:  # no second process to be had: inspect here
             remote = None
     try:
-        table = FlowTable(canary, remote)
+        table = ConversationTable(canary, remote)
         mapped = reader.file_map()[0] is not None
         if canary is None and mapped and (bulk or (bulk is None and worth_bulk(path))):
             from analysis.capture.bulk import run_bulk  # numpy: imported only for big captures
@@ -62,7 +62,7 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
             remote.close()
 
 
-def _finish(path: str, input_index: int, reader: CaptureReader, table: FlowTable,
+def _finish(path: str, input_index: int, reader: CaptureReader, table: ConversationTable,
             canary: PayloadHits | None) -> Capture:
     """The table's flows, DNS entries and canary hits; warnings for what could not be read."""
     info = reader.info

@@ -8,7 +8,7 @@ TCP/UDP header fields), each frame's conversation is found with one dictionary l
 address/port key, and packets, bytes, payload bytes, the last frame and the times are added up per
 conversation, in arrays that the conversations get at the end; the first pure ACK and first payload of
 each side of a TCP connection (for its Zeek history, ``analysis.capture.connstate``) are taken per batch.
-The other frames go through ``FlowTable.count`` in frame order; payloads of waiting conversations go to
+The other frames go through ``ConversationTable.count`` in frame order; payloads of waiting conversations go to
 their inspector in frame order too. The table ends exactly as after the plain pass (tests/test_bulk.py
 compares both on every capture, in batches of many sizes).
 
@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from analysis.capture.connstate import CONTROL
-from analysis.capture.flowtable import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections
+from analysis.capture.conversations import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections
 from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, PORTS, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
 if TYPE_CHECKING:
-    from analysis.capture.flowtable import FlowTable
+    from analysis.capture.conversations import ConversationTable
     from analysis.capture.reader import CaptureReader
 
 BATCH = 8192  # frames decoded at once (their pages of the file stay mapped until the batch is done)
@@ -228,9 +228,9 @@ def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class BulkCounter:
-    """Feeds batches to one ``FlowTable``; ``buf`` is the mapped file the frames' offsets point into."""
+    """Feeds batches to one ``ConversationTable``; ``buf`` is the mapped file the frames' offsets point into."""
 
-    def __init__(self, table: FlowTable, buf) -> None:
+    def __init__(self, table: ConversationTable, buf) -> None:
         self.table = table
         self.buf = buf
         self.views = FileViews(buf)
@@ -429,7 +429,7 @@ class BulkCounter:
 
 
 class _Sums:
-    """Bulk counts per conversation, by its place in ``FlowTable.convs``: packets, bytes and payload bytes
+    """Bulk counts per conversation, by its place in ``ConversationTable.convs``: packets, bytes and payload bytes
     from side A and side B, the last frame, the first and last time."""
 
     def __init__(self) -> None:
@@ -553,7 +553,7 @@ def pcap_columns(v: FileViews, starts: list[int], order: str, scale: float, link
                    words[s + 12].astype(np.int64), sec + frac * scale)
 
 
-def run_bulk(table: FlowTable, reader: CaptureReader, size: int | None = None) -> int:
+def run_bulk(table: ConversationTable, reader: CaptureReader, size: int | None = None) -> int:
     """Count every frame of a mapped capture into ``table`` (bulk where it can); the frames counted in bulk."""
     size = size or BATCH
     if reader.info.format == "pcap" and reader.pcap_layout[2] not in DECODED:
@@ -563,7 +563,7 @@ def run_bulk(table: FlowTable, reader: CaptureReader, size: int | None = None) -
         return _run_bulk(table, reader, size)
 
 
-def _run_bulk(table: FlowTable, reader: CaptureReader, size: int) -> int:
+def _run_bulk(table: ConversationTable, reader: CaptureReader, size: int) -> int:
     buf, _fd = reader.file_map()
     counter = BulkCounter(table, buf)
     if reader.info.format == "pcap":

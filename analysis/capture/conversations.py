@@ -1,4 +1,4 @@
-"""The flow table: TCP connections and UDP conversations counted as Wireshark's conversation table does.
+"""The conversation table: TCP connections and UDP conversations counted as Wireshark's conversation table does.
 
 One pass over the frames: every frame gets a number (from 1, across the file), each TCP/UDP segment is
 added to its conversation (one dict per transport, keyed by the bytes of source and destination address and
@@ -80,8 +80,8 @@ class Conv:
                                         True if flags & (SYN | ACK) == SYN else None,
                                         True if flags & (SYN | ACK) == SYN | ACK else None)[0]
         self.querier = self._querier()
-        self.todo = True  # something is still to learn from its packets (see FlowTable.run)
-        self.index = 0  # its place in FlowTable.convs
+        self.todo = True  # something is still to learn from its packets (see ConversationTable.run)
+        self.index = 0  # its place in ConversationTable.convs
         self.inspector: FlowInspector | InspectorProxy = None  # type: ignore[assignment]  # set by the table
 
     def _querier(self) -> str | None:
@@ -151,7 +151,7 @@ def _ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
-class FlowTable:
+class ConversationTable:
     """Feed it frames with ``run(records)``; ``convs`` lists every conversation in first-frame order."""
 
     def __init__(self, canary: PayloadHits | None = None, remote: RemoteInspection | None = None) -> None:
