@@ -54,6 +54,8 @@ def shared_params(paths: list[Path], name=lambda p: str(p.relative_to(SHARED_CAP
 SLOW_MODULES = frozenset({
     "test_fuzz", "test_lab", "test_addon", "test_report_chromium", "test_rdap", "test_dovecot",
     "test_logs_dovecot", "test_bulk", "test_parallel", "test_flows_command", "test_scenarios", "test_bench_gen",
+    "test_connstate", "test_evidence", "test_apps", "test_communityid", "test_batch", "test_cli",
+    "test_keylog_canary", "test_bad_input", "test_pcapdroid",
 })
 
 
