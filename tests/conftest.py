@@ -63,3 +63,19 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_debug(monkeypatch):
+    """A bug shows as the one-line "internal error" the tests look for, not as a traceback."""
+    monkeypatch.delenv("MAILDETOUR_DEBUG", raising=False)
+
+
+def md(capsys, *argv) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``maildetour ARGV`` run in this process."""
+    from analysis import cli
+
+    capsys.readouterr()
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -20,7 +20,7 @@ from analysis.errors import UsageError
 from analysis.inputkind import is_capture
 from analysis.outformat import pick_format, suffix_format
 from analysis.report.summary import verdict_line
-from tests.conftest import ROOT
+from tests.conftest import ROOT, md
 
 SAMPLE = ROOT / "captures" / "relayed"
 LAB_CATALOG = ROOT / "analysis" / "data" / "lab-catalog.toml"
@@ -32,18 +32,6 @@ def sample() -> Path:
         pytest.skip(f"{SAMPLE} is absent (the shipped lab captures)")
     return SAMPLE
 
-
-@pytest.fixture(autouse=True)
-def _no_debug(monkeypatch):
-    monkeypatch.delenv("MAILDETOUR_DEBUG", raising=False)
-
-
-def md(capsys, *argv: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``maildetour ARGV`` run in this process."""
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def lines(text: str) -> list[str]:

@@ -14,27 +14,16 @@ from datetime import UTC, datetime
 import pytest
 from scapy.all import IP, TCP, Ether, raw
 
-from analysis import cli
 from analysis.capture import load_capture
 from analysis.model import TS_MAX, TS_MIN, iso_utc
 from tests import pcapbuild as pb
+from tests.conftest import md
 
 FIRST, LAST = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
 U64 = (1 << 64) - 1
 SYN = raw(Ether() / IP(src="10.0.0.2", dst="192.0.2.1") / TCP(sport=40000, dport=993, flags="S"))
 SYNACK = raw(Ether() / IP(src="192.0.2.1", dst="10.0.0.2") / TCP(sport=993, dport=40000, flags="SA"))
 
-
-@pytest.fixture(autouse=True)
-def _no_debug(monkeypatch):
-    monkeypatch.delenv("MAILDETOUR_DEBUG", raising=False)
-
-
-def md(capsys, *argv) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def idb(tsresol: int | None = None, tsoffset: int | None = None) -> bytes:

@@ -13,27 +13,15 @@ import zlib
 import pytest
 from scapy.all import IP, UDP, Ether, Raw, raw
 
-from analysis import cli
 from analysis.capture import load_capture
 from analysis.capture.reader import gunzip_head
 from analysis.errors import InputError
 from tests import pcapbuild as pb
+from tests.conftest import md
 
 EXIT_OK, EXIT_DAMAGED, EXIT_UNREADABLE = 0, 1, 3
 N_FRAMES = 600
 
-
-@pytest.fixture(autouse=True)
-def _no_debug(monkeypatch):
-    monkeypatch.delenv("MAILDETOUR_DEBUG", raising=False)
-
-
-def md(capsys, *argv) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``maildetour ARGV`` run in this process."""
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line(err: str, *needles: str) -> str:

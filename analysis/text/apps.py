@@ -4,7 +4,7 @@ alone), the sentence naming the app a capture's verdict concerns, and the App Pr
 
 from __future__ import annotations
 
-from analysis.text.findings import CONNECTIONS, missing_text
+from analysis.text.findings import CONNECTIONS, MISSING_LEAD, missing_text
 from analysis.text.numbers import MAX_TEXT, Defaults, language, listing, number, param, plural, when
 from analysis.text.report import text
 
@@ -85,7 +85,6 @@ LIMITS = {
     "de": "Der Bericht nennt nur Domains und Zugriffszahlen: keine Protokolle, keine Bytes, keine Inhalte; ein "
     "Mitschnitt der App klärt, was sie gesendet hat.",
 }
-MISSING_LEAD = {"en": "Missing: {missing}.", "de": "Es fehlt: {missing}."}
 SCOPE = {
     "en": "The verdict concerns the app {app} ({n} {connections}, attributed by {sources}); other apps' "
     "connections are listed apart.",

@@ -9,6 +9,7 @@ from analysis.text.findings import (
     BASIS_WORDS,
     CONNECTIONS,
     DEVICE_ONLY,
+    MISSING_LEAD,
     candidate_text,
     coded,
     missing_text,
@@ -74,7 +75,6 @@ ASSUMED = {
     "de": "Die Adresse des Mailservers war unbekannt; Mail-Protokoll-Verbindungen zu unbenannten Adressen "
     "wurden daher als Mailserver gewertet.",
 }
-MISSING_LEAD = {"en": "Missing: {missing}.", "de": "Es fehlt: {missing}."}
 LINK_WORDS = {
     "catalog": {"en": "named by the catalog", "de": "vom Katalog benannt"},
     "canary": {"en": "those that carried the password", "de": "die, die das Passwort trugen"},

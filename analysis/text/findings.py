@@ -337,6 +337,9 @@ def _leak_params(details: dict, params: dict, lang: str) -> dict:
 COMPOSED = {"relay-evidence": _relay_params, "relay-candidates": _candidates_params, "credential-leak": _leak_params}
 
 
+MISSING_LEAD = {"en": "Missing: {missing}.", "de": "Es fehlt: {missing}."}
+
+
 def missing_text(codes, lang: str) -> str:
     """What the verdict lacks, as words: "the input holds no traffic; ..." (nothing: none)."""
     lang = language(lang)
