@@ -60,6 +60,16 @@ def guarded(hook):
     return run
 
 
+def _to_session(name: str):
+    """A hook that hands its one argument to the session's method of the same name."""
+
+    def hook(self, arg) -> None:
+        getattr(self.session, name)(arg)
+
+    hook.__name__ = hook.__qualname__ = name
+    return guarded(hook)
+
+
 class Refuse(layer.Layer):
     """Close both sides at once: what a blocked destination looks like to the app."""
 
@@ -240,9 +250,7 @@ class MailDetour:
         self.session.scrub.flow(f)  # nothing more of it goes out
         self.open.discard(f)
 
-    @guarded
-    def websocket_message(self, f: http.HTTPFlow) -> None:
-        self.session.websocket_message(f)
+    websocket_message = _to_session("websocket_message")
 
     @guarded
     def websocket_end(self, f: http.HTTPFlow) -> None:
@@ -259,13 +267,8 @@ class MailDetour:
 
     tcp_start = udp_start = stream_start
 
-    @guarded
-    def tcp_message(self, f: tcp.TCPFlow) -> None:
-        self.session.tcp_message(f)
-
-    @guarded
-    def udp_message(self, f: udp.UDPFlow) -> None:
-        self.session.udp_message(f)
+    tcp_message = _to_session("tcp_message")
+    udp_message = _to_session("udp_message")
 
     @guarded
     def stream_end(self, f: tcp.TCPFlow | udp.UDPFlow) -> None:
@@ -278,13 +281,8 @@ class MailDetour:
 
     # ---- DNS -------------------------------------------------------------------------------------------
 
-    @guarded
-    def dns_request(self, f: dns.DNSFlow) -> None:
-        self.session.dns_request(f)
-
-    @guarded
-    def dns_response(self, f: dns.DNSFlow) -> None:
-        self.session.dns_response(f)
+    dns_request = _to_session("dns_request")
+    dns_response = _to_session("dns_response")
 
     @guarded
     def dns_error(self, f: dns.DNSFlow) -> None:
@@ -292,13 +290,17 @@ class MailDetour:
 
     # ---- commands and shutdown -------------------------------------------------------------------------
 
+    def _configured(self) -> LiveSession:
+        if self.session is None:
+            raise exceptions.CommandError("maildetour is not configured")
+        return self.session
+
     @command.command("maildetour.report")
     def report_command(self) -> None:
         """Write the report now (to maildetour_report)."""
-        if self.session is None:
-            raise exceptions.CommandError("maildetour is not configured")
+        session = self._configured()
         try:
-            path = self.session.write_report()
+            path = session.write_report()
         except MaildetourError as exc:
             raise exceptions.CommandError(f"maildetour: {exc}") from None
         log.info("maildetour: report written to %s", path)
@@ -306,9 +308,7 @@ class MailDetour:
     @command.command("maildetour.summary")
     def summary_command(self) -> None:
         """Log the verdict so far."""
-        if self.session is None:
-            raise exceptions.CommandError("maildetour is not configured")
-        log.warning("maildetour: %s", self.session.summary())
+        log.warning("maildetour: %s", self._configured().summary())
 
     def done(self) -> None:
         """Scrub the flows still open (mitmproxy saves them next), end every record, write the report."""

@@ -376,6 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the phone's address: only its flows are analysed, only its logins are the app's "
                              "own; repeatable (default: the case file's [device] addresses, else every client)")
 
+    def format_flag(sp, formats, fallback: str, what: str = "output"):
+        suffixes = " ".join(f".{fmt}" for fmt in formats)
+        sp.add_argument("--format", choices=formats, default=None,
+                        help=f"{what} format; {SUFFIX_NOTE} (default: from the suffix of -o: {suffixes}, "
+                             f"else {fallback})")
+
+    def lang_flag(sp, text: str = "the output's text"):
+        sp.add_argument("--lang", choices=LANGS, default="en", help=f"language of {text}")
+
+    def output_flag(sp):
+        sp.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
+
+    def year_flag(sp, fallback: str):
+        sp.add_argument("--year", type=int,
+                        help=f"year for syslog lines that carry none (default: the case timeline's year, else "
+                             f"{fallback})")
+
     a = _command(sub, "analyze", "analyse captures and write the report with the verdict",
                  "Read the captures, classify every flow, correlate the mail server's logs and decide whether the "
                  "app\nspoke to the configured mail host itself or relayed the account through a vendor. The "
@@ -386,12 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pcap or pcapng file (also gzip-compressed) or mitmproxy flow file (.mitm); one or more, "
                         "read as one capture")
     case_flags(a)
-    a.add_argument("--format", choices=REPORT_FORMATS, default=None,
-                   help=f"report format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md .html .csv, "
-                        "else json)")
+    format_flag(a, REPORT_FORMATS, "json", "report")
     a.add_argument("-o", "--output", metavar="OUT",
                    help="write the report to OUT (atomically: temp file and rename) (default: stdout, also for '-')")
-    a.add_argument("--lang", choices=LANGS, default="en", help="language of the report's text")
+    lang_flag(a, "the report's text")
     a.add_argument("--keylog", metavar="FILE",
                    help="TLS key log (SSLKEYLOGFILE format) for tshark to decrypt TLS (default: none)")
     a.add_argument("--catalog", action="append", metavar="FILE",
@@ -403,9 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: none)")
     a.add_argument("--log-offset", type=_seconds, default=0.0, metavar="SECONDS",
                    help="seconds to add to the log times to match the capture clock")
-    a.add_argument("--year", type=int,
-                   help="year for syslog lines that carry none (default: the case timeline's year, else the "
-                        "capture's)")
+    year_flag(a, "the capture's")
     a.add_argument("-q", "--quiet", action="store_true",
                    help="print neither the verdict line nor warnings on stderr (errors and damage still are)")
     asn_db_flag(a)
@@ -457,12 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     case_flags(lg, mail=False)
     lg.add_argument("--account", metavar="USER",
                     help="the test account, username or address (default: the case file's [account])")
-    lg.add_argument("--format", choices=["json", "md"], default=None,
-                    help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md, else json)")
-    lg.add_argument("--year", type=int,
-                    help="year for syslog lines that carry none (default: the case timeline's year, else this year)")
-    lg.add_argument("--lang", choices=LANGS, default="en", help="language of the output's text")
-    lg.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
+    format_flag(lg, ["json", "md"], "json")
+    year_flag(lg, "this year")
+    lang_flag(lg)
+    output_flag(lg)
     asn_db_flag(lg)
     rdap_flags(lg)
     lg.set_defaults(func=cmd_logs)
@@ -472,12 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "reading\nthe captures again.",
                  "maildetour report report.json --lang de -o bericht.html")
     r.add_argument("report", metavar="REPORT.json", help="a JSON report written by 'maildetour analyze'")
-    r.add_argument("--format", choices=REPORT_FORMATS, default=None,
-                   help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .json .md .html .csv, "
-                        "else md)")
-    r.add_argument("--lang", choices=LANGS, default="en",
-                   help="language of the rendered text (the verdict and findings are re-worded)")
-    r.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
+    format_flag(r, REPORT_FORMATS, "md")
+    lang_flag(r, "the rendered text (the verdict and findings are re-worded)")
+    output_flag(r)
     r.set_defaults(func=cmd_report)
 
     b = _command(sub, "batch", "analyse many run folders (locally or on a Dask cluster) and compare them",
@@ -503,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--asn-db", action="append", metavar="FILE",
                    help="AS (network owner) data for every run (CSV or .mmdb); a run's owners.csv wins over it; "
                         "repeatable (default: the bundled ip-location-db data)")
-    b.add_argument("--lang", choices=LANGS, default="en", help="language of the reports and the comparison")
+    lang_flag(b, "the reports and the comparison")
     b.add_argument("-q", "--quiet", action="store_true",
                    help="print no line per run (failed and damaged runs still are)")
     b.set_defaults(func=cmd_batch)
@@ -514,10 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "maildetour compare old/report.json new/report.json --format html -o changes.html")
     c.add_argument("a", metavar="A.json", help="the earlier report (from 'maildetour analyze' or 'batch')")
     c.add_argument("b", metavar="B.json", help="the later report")
-    c.add_argument("--format", choices=["md", "json", "html"], default=None,
-                   help=f"output format; {SUFFIX_NOTE} (default: from the suffix of -o: .md .json .html, else md)")
-    c.add_argument("--lang", choices=LANGS, default="en", help="language of the output's text")
-    c.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, also for '-')")
+    format_flag(c, ["md", "json", "html"], "md")
+    lang_flag(c)
+    output_flag(c)
     c.set_defaults(func=cmd_compare)
 
     lab = sub.add_parser("lab", help="run the lab: real servers on loopback, a scripted app, a capture",

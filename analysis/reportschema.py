@@ -18,399 +18,105 @@ from analysis.errors import InputError
 # ---- the records (a TypedDict is a JSON object; every key optional, typed when present) --------------------
 
 
-class Tool(TypedDict, total=False):
-    name: str
-    version: str
-
-
-class InputRecord(TypedDict, total=False):
-    path: str
-    sha256: str
-    format: str
-    packets: int
-    complete: bool
-    warnings: list[str]
-    error_offset: int | None
-
-
-class Account(TypedDict, total=False):
-    address: str
-    username: str
-
-
-class Canary(TypedDict, total=False):
-    env: str
-    set: bool
-
-
-class MailHosts(TypedDict, total=False):
-    hosts: list[str]
-    addresses: list[str]
-
-
-class Addresses(TypedDict, total=False):
-    addresses: list[str]
-
-
-class CaseTimeline(TypedDict, total=False):
-    account_added: str | None
-    app_removed: str | None
-
-
-class AppInfo(TypedDict, total=False):
-    id: str | None
-    name: str | None
-    version: str | None
-
-
-class CaseRecord(TypedDict, total=False):
-    path: str | None
-    account: Account
-    canary: Canary
-    mail: MailHosts
-    device: Addresses
-    timeline: CaseTimeline
-    app: AppInfo
-
-
-class Endpoint(TypedDict, total=False):
-    ip: str
-    port: int
-
-
-class Direction(TypedDict, total=False):
-    packets: int
-    bytes: int
-    payload: int
-
-
-class Names(TypedDict, total=False):
-    sni: list[str]
-    dns: list[str]
-    http_host: list[str]
-
-
-class Evidence(TypedDict, total=False):
-    rule: str
-    matched: str
-    source: str
-    entry: str | None
-    catalog_source: str | None
-
-
-class FlowApp(TypedDict, total=False):
-    id: str | None
-    name: str | None
-    uid: int | None
-    source: str
-
-
-class FlowRecord(TypedDict, total=False):
-    id: int
-    transport: str
-    client: Endpoint
-    server: Endpoint
-    packets: int
-    bytes: int
-    c2s: Direction
-    s2c: Direction
-    first_frame: int
-    last_frame: int
-    first_seen: str | None
-    last_seen: str | None
-    duration: float
-    names: Names
-    app_protocol: str
-    starttls: bool
-    alpn: list[str]
-    auth_mechanisms: list[str]
-    cleartext_credentials: bool
-    category: str
-    owner: str
-    asn: int | None
-    as_org: str
-    community_id: str | None
-    state: str | None
-    history: str | None
-    tls_established: bool | None
-    evidence: Evidence | None
-    wireshark_filter: str
-    source: str
-    input: int
-    notes: list[str]
-    app: FlowApp | None
-
-
-class DnsRecord(TypedDict, total=False):
-    query: str
-    types: list[str]
-    answers: list[str]
-    first_frame: int
-    client: str
-
-
-class Channel(TypedDict, total=False):
-    status: str
-    flows: list[int]
-
-
-class Vendor(TypedDict, total=False):
-    owner: str
-    categories: list[str]
-    flows: list[int]
-
-
-class Party(TypedDict, total=False):
-    """What a relay and a relay candidate both name: who, its AS, the device's flows to it."""
-
-    owner: str
-    asn: int | None
-    as_org: str
-    device_addresses: list[str]
-    names: list[str]
-    flows: list[int]
-
-
-class Relay(Party, total=False):
-    basis: list[str]
-    link: str
-    login_addresses: list[str]
-    frames: list[int]
-    log_lines: list[str]
-
-
-class Candidate(Party, total=False):
-    reasons: list[str]
-
-
-class Verdict(TypedDict, total=False):
-    summary: str
-    basis: str
-    mail_host_contacted: bool
-    receive: Channel
-    send: Channel
-    vendors: list[Vendor]
-    relays: list[Relay]
-    candidates: list[Candidate]
-    explanation: str
-    missing: list[str]
-    per_app: list[dict]
-
-
-class FindingRecord(TypedDict, total=False):
-    kind: str
-    severity: str
-    message: str
-    flows: list[int]
-    frames: list[int]
-    wireshark_filter: str
-    log_lines: list[str]
-    details: dict
-
-
-class CatalogFile(TypedDict, total=False):
-    path: str
-    sha256: str
-    entries: int
-
-
-class CatalogRecord(TypedDict, total=False):
-    version: str | None
-    files: list[CatalogFile]
-
-
-class AsnSource(TypedDict, total=False):
-    name: str
-    licence: str
-    attribution: str
-
-
-class Settings(TypedDict, total=False):
-    lang: str
-    log_offset: float | None
-    device_filter: list[str]
-    asn_data: list[AsnSource]
-    rdap: dict
-    apps: dict
-
-
-class Tally(TypedDict, total=False):
-    """Flows, packets and bytes of one category (``by_category``), one owner (``by_owner``) or all."""
-
-    category: str
-    owner: str
-    flows: int
-    packets: int
-    bytes: int
-    c2s_bytes: int
-    s2c_bytes: int
-
-
-class Stats(TypedDict, total=False):
-    total: Tally
-    by_category: list[Tally]
-    by_owner: list[Tally]
-
-
-class AsFields(TypedDict, total=False):
-    """An address's autonomous system, the range matched and the AS data it came from."""
-
-    asn: int | None
-    as_org: str
-    as_range: str
-    as_source: str
-
-
-class OwnerRow(AsFields, total=False):
-    address: str
-    owner: str
-    category: str
-    categories: list[str]
-    rule: str | None
-    matched: str | None
-    source: str | None
-    entry: str | None
-    catalog_source: str | None
-    names: list[str]
-    ports: list[int]
-    flows: list[int]
-    bytes: int
-    roles: list[str]
-
-
-class Mark(TypedDict, total=False):
-    kind: str
-    time: str | None
-    offset: float | None
-
-
-class Lane(TypedDict, total=False):
-    category: str
-    spans: list[list[float]]  # [flow id, start, end], seconds from the first packet
-
-
-class Timeline(TypedDict, total=False):
-    start: str | None
-    end: str | None
-    duration: float
-    marks: list[Mark]
-    lanes: list[Lane]
-
-
-class Server(TypedDict, total=False):
-    address: str
-    port: int
-    transport: str
-    owner: str
-    names: list[str]
-    protocols: list[str]
-    flows: int
-    flow_ids: list[int]
-    packets: int
-    bytes: int
-    c2s_bytes: int
-    first_seen: str | None
-    last_seen: str | None
-    first_frame: int | None
-    wireshark_filter: str
-
-
-class Destination(TypedDict, total=False):
-    category: str
-    servers: list[Server]
-
-
-class LogDamage(TypedDict, total=False):
-    line: int
-    reason: str
-
-
-class LogRecord(TypedDict, total=False):
-    path: str
-    sha256: str
-    kind: str
-    compressed: bool
-    lines: int
-    parsed: int
-    unmatched: int
-    software: list[str]
-    complete: bool
-    warnings: list[str]
-    zone: str | None
-    damage: LogDamage
-
-
-class Origin(AsFields, total=False):
-    account: str
-    address: str
-    owner: str
-    category: str
-    catalog_source: str
-    in_catalog: bool
-    first: str | None
-    last: str | None
-    count: int
-    logins: int
-    submissions: int
-    failures: int
-    is_device: bool
-    after_removal: bool
-    after_removal_count: int
-    services: list[str]
-    software: list[str]
-
-
-class Held(TypedDict, total=False):
-    """A connection of a netstat/ss snapshot to a mail port."""
-
-    file: str
-    line: int
-    local: str
-    remote: str
-    remote_port: int
-    remote_owner: str
-    remote_asn: int | None
-    remote_as_org: str
-    category: str
-    port: int
-    service: str
-    state: str
-    is_device: bool
-
-
-class MailServer(TypedDict, total=False):
-    logs: list[LogRecord]
-    log_offset: float
-    accounts: list[str]
-    year: int
-    assumptions: list[str]
-    origins: list[Origin]
-    connections: list[Held]
-    events: list[dict]
-
-
-class Report(TypedDict, total=False):
-    """``maildetour.report/1`` as analysis.report.build writes it (the apps' parts: analysis.apps)."""
-
-    schema: str
-    tool: Tool
-    inputs: list[InputRecord]
-    case: CaseRecord
-    flows: list[FlowRecord]
-    dns: list[DnsRecord]
-    verdict: Verdict
-    findings: list[FindingRecord]
-    catalog: CatalogRecord | None
-    settings: Settings
-    stats: Stats
-    owners: list[OwnerRow]
-    timeline: Timeline
-    destinations: list[Destination]
-    mail_server: MailServer
-    whois: list[dict]
-    apps: list[dict]
-    other_apps: list[dict]
-    app_report: dict
+def _record(name: str, fields: dict[str, object], *bases: type) -> type:
+    """A TypedDict with every key optional; ``{"sni dns": list[str]}`` declares two keys of one type (in the
+    order written, after the bases' keys: the check names the first wrong key in this order)."""
+    keys: dict[str, object] = {}
+    for base in bases:
+        keys |= get_type_hints(base)
+    keys |= {key: tp for names, tp in fields.items() for key in names.split()}
+    return TypedDict(name, keys, total=False)  # type: ignore[operator]
+
+
+Tool = _record("Tool", {"name version": str})
+InputRecord = _record("InputRecord", {"path sha256 format": str, "packets": int, "complete": bool,
+                                      "warnings": list[str], "error_offset": int | None})
+Account = _record("Account", {"address username": str})
+Canary = _record("Canary", {"env": str, "set": bool})
+MailHosts = _record("MailHosts", {"hosts addresses": list[str]})
+Addresses = _record("Addresses", {"addresses": list[str]})
+CaseTimeline = _record("CaseTimeline", {"account_added app_removed": str | None})
+AppInfo = _record("AppInfo", {"id name version": str | None})
+CaseRecord = _record("CaseRecord", {"path": str | None, "account": Account, "canary": Canary, "mail": MailHosts,
+                                    "device": Addresses, "timeline": CaseTimeline, "app": AppInfo})
+
+Endpoint = _record("Endpoint", {"ip": str, "port": int})
+Direction = _record("Direction", {"packets bytes payload": int})
+Names = _record("Names", {"sni dns http_host": list[str]})
+Evidence = _record("Evidence", {"rule matched source": str, "entry catalog_source": str | None})
+FlowApp = _record("FlowApp", {"id name": str | None, "uid": int | None, "source": str})
+FlowRecord = _record("FlowRecord", {
+    "id": int, "transport": str, "client server": Endpoint, "packets bytes": int, "c2s s2c": Direction,
+    "first_frame last_frame": int, "first_seen last_seen": str | None, "duration": float, "names": Names,
+    "app_protocol": str, "starttls": bool, "alpn auth_mechanisms": list[str], "cleartext_credentials": bool,
+    "category owner": str, "asn": int | None, "as_org": str, "community_id state history": str | None,
+    "tls_established": bool | None, "evidence": Evidence | None, "wireshark_filter source": str, "input": int,
+    "notes": list[str], "app": FlowApp | None})
+DnsRecord = _record("DnsRecord", {"query": str, "types answers": list[str], "first_frame": int, "client": str})
+
+Channel = _record("Channel", {"status": str, "flows": list[int]})
+Vendor = _record("Vendor", {"owner": str, "categories": list[str], "flows": list[int]})
+# what a relay and a relay candidate both name: who, its AS, the device's flows to it
+Party = _record("Party", {"owner": str, "asn": int | None, "as_org": str, "device_addresses names": list[str],
+                          "flows": list[int]})
+Relay = _record("Relay", {"basis": list[str], "link": str, "login_addresses": list[str], "frames": list[int],
+                          "log_lines": list[str]}, Party)
+Candidate = _record("Candidate", {"reasons": list[str]}, Party)
+Verdict = _record("Verdict", {
+    "summary basis": str, "mail_host_contacted": bool, "receive send": Channel, "vendors": list[Vendor],
+    "relays": list[Relay], "candidates": list[Candidate], "explanation": str, "missing": list[str],
+    "per_app": list[dict]})
+FindingRecord = _record("FindingRecord", {"kind severity message": str, "flows frames": list[int],
+                                          "wireshark_filter": str, "log_lines": list[str], "details": dict})
+
+CatalogFile = _record("CatalogFile", {"path sha256": str, "entries": int})
+CatalogRecord = _record("CatalogRecord", {"version": str | None, "files": list[CatalogFile]})
+AsnSource = _record("AsnSource", {"name licence attribution": str})
+Settings = _record("Settings", {"lang": str, "log_offset": float | None, "device_filter": list[str],
+                                "asn_data": list[AsnSource], "rdap apps": dict})
+# flows, packets and bytes of one category (``by_category``), one owner (``by_owner``) or all
+Tally = _record("Tally", {"category owner": str, "flows packets bytes c2s_bytes s2c_bytes": int})
+Stats = _record("Stats", {"total": Tally, "by_category by_owner": list[Tally]})
+# an address's autonomous system, the range matched and the AS data it came from
+AsFields = _record("AsFields", {"asn": int | None, "as_org as_range as_source": str})
+OwnerRow = _record("OwnerRow", {
+    "address owner category": str, "categories": list[str], "rule matched source entry catalog_source": str | None,
+    "names": list[str], "ports flows": list[int], "bytes": int, "roles": list[str]}, AsFields)
+
+Mark = _record("Mark", {"kind": str, "time": str | None, "offset": float | None})
+# spans: [flow id, start, end], seconds from the first packet
+Lane = _record("Lane", {"category": str, "spans": list[list[float]]})
+Timeline = _record("Timeline", {"start end": str | None, "duration": float, "marks": list[Mark],
+                                "lanes": list[Lane]})
+Server = _record("Server", {
+    "address": str, "port": int, "transport owner": str, "names protocols": list[str], "flows": int,
+    "flow_ids": list[int], "packets bytes c2s_bytes": int, "first_seen last_seen": str | None,
+    "first_frame": int | None, "wireshark_filter": str})
+Destination = _record("Destination", {"category": str, "servers": list[Server]})
+
+LogDamage = _record("LogDamage", {"line": int, "reason": str})
+LogRecord = _record("LogRecord", {
+    "path sha256 kind": str, "compressed": bool, "lines parsed unmatched": int, "software": list[str],
+    "complete": bool, "warnings": list[str], "zone": str | None, "damage": LogDamage})
+Origin = _record("Origin", {
+    "account address owner category catalog_source": str, "in_catalog": bool, "first last": str | None,
+    "count logins submissions failures": int, "is_device after_removal": bool, "after_removal_count": int,
+    "services software": list[str]}, AsFields)
+# a connection of a netstat/ss snapshot to a mail port
+Held = _record("Held", {
+    "file": str, "line": int, "local remote": str, "remote_port": int, "remote_owner": str,
+    "remote_asn": int | None, "remote_as_org category": str, "port": int, "service state": str, "is_device": bool})
+MailServer = _record("MailServer", {
+    "logs": list[LogRecord], "log_offset": float, "accounts": list[str], "year": int, "assumptions": list[str],
+    "origins": list[Origin], "connections": list[Held], "events": list[dict]})
+
+# ``maildetour.report/1`` as analysis.report.build writes it (the apps' parts: analysis.apps)
+Report = _record("Report", {
+    "schema": str, "tool": Tool, "inputs": list[InputRecord], "case": CaseRecord, "flows": list[FlowRecord],
+    "dns": list[DnsRecord], "verdict": Verdict, "findings": list[FindingRecord], "catalog": CatalogRecord | None,
+    "settings": Settings, "stats": Stats, "owners": list[OwnerRow], "timeline": Timeline,
+    "destinations": list[Destination], "mail_server": MailServer, "whois apps other_apps": list[dict],
+    "app_report": dict})
 
 
 # ---- the check --------------------------------------------------------------------------------------------

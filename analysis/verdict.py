@@ -261,6 +261,13 @@ def _finding(
     )
 
 
+def _endpoints_finding(kind: str, severity: str, lang: str, flows: list[Flow], endpoints) -> list[Finding]:
+    """A finding naming the flows' distinct endpoints and counting the flows; none without flows."""
+    if not flows:
+        return []
+    return [_finding(kind, severity, lang, flows, {"endpoints": _unique(endpoints), "flows": len(flows)})]
+
+
 def _host_filter(case: Case, addresses: set[str]) -> str:
     terms = [f"{'ipv6' if ':' in a else 'ip'}.addr=={a}" for a in sorted(addresses)]
     for name in sorted(case.mail_host_names()):
@@ -276,11 +283,12 @@ def findings(capture: Capture, case: Case, verdict: dict, lang: str = "en") -> l
     out: list[Finding] = []
     relay = [f for f in flows if f.category == "mail-relay"]
     configured = bool(case.mail_hosts or case.mail_addresses)
+    hosts = [str(h) for h in case.mail_hosts] + list(case.mail_addresses)
+    unreached = "high" if relay or verdict.get("relays") else "medium"  # the severity of a mail host not reached
     if configured and flows and not verdict["mail_host_contacted"]:
-        hosts = [str(h) for h in case.mail_hosts] + list(case.mail_addresses)
         f = Finding(
             kind="mail-host-not-contacted",
-            severity="high" if relay or verdict.get("relays") else "medium",
+            severity=unreached,
             message="",
             flows=_ids(relay),
             frames=_frames(relay),
@@ -295,19 +303,14 @@ def findings(capture: Capture, case: Case, verdict: dict, lang: str = "en") -> l
         for f in host:
             states[f.state or "?"] = states.get(f.state or "?", 0) + 1
         details = {
-            "hosts": [str(h) for h in case.mail_hosts] + list(case.mail_addresses),
+            "hosts": hosts,
             "flows": len(host),
             "states": ", ".join(f"{state} {n}" for state, n in sorted(states.items())),
         }
-        out.append(_finding("mail-host-not-established", "high" if relay or verdict.get("relays") else "medium",
-                            lang, host, details))
+        out.append(_finding("mail-host-not-established", unreached, lang, host, details))
     assumed = [f for f in flows if f.category == "mail-host" and _assumed(f)]
-    if assumed:
-        details = {
-            "endpoints": _unique(f"{f.server.ip}:{f.server.port}" for f in assumed),
-            "flows": len(assumed),
-        }
-        out.append(_finding("mail-host-assumed", "info", lang, assumed, details))
+    out += _endpoints_finding("mail-host-assumed", "info", lang, assumed,
+                              (f"{f.server.ip}:{f.server.port}" for f in assumed))
     by_owner: dict[str, list[Flow]] = {}
     for flow in relay:
         by_owner.setdefault(flow.owner or flow.server.ip, []).append(flow)
@@ -322,12 +325,8 @@ def findings(capture: Capture, case: Case, verdict: dict, lang: str = "en") -> l
         }
         out.append(_finding("mail-relay", "high", lang, group, details))
     other_mail = [f for f in flows if f.category == "other-mail" and channel(f)]
-    if other_mail:
-        details = {
-            "endpoints": _unique(f"{_endpoint(f)}:{f.server.port}" for f in other_mail),
-            "flows": len(other_mail),
-        }
-        out.append(_finding("other-mail", "medium", lang, other_mail, details))
+    out += _endpoints_finding("other-mail", "medium", lang, other_mail,
+                              (f"{_endpoint(f)}:{f.server.port}" for f in other_mail))
     for kind, severity in SDK_KINDS.items():
         group = [f for f in flows if f.category == kind]
         if group:

@@ -1,19 +1,22 @@
 """The one way maildetour writes values in English and German (analysis.text.numbers): thousands separators,
-decimals, singular and plural, bounded lists; and the text store as a whole: every word in both languages, and
-a package that imports nothing of the project above it."""
+decimals, singular and plural, bounded lists; and the text store as a whole: every word of every data file
+(analysis/text/*.toml) in both languages with the same fields, the functions answering from those files, and a
+package that imports nothing of the project above it."""
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from analysis import text as store
-from analysis.text import findings, listing, logs, number, plural, short, text
-from analysis.text.report import WORDS
+from analysis.text import apps, comparison, explanation, findings, listing, logs, number, plural, report, short, text
+from analysis.text.tables import load
 
 TEXT = Path(store.__file__).resolve().parent
+DATA = sorted(TEXT.glob("*.toml"))
 
 
 @pytest.mark.parametrize(
@@ -80,15 +83,62 @@ def test_listing_is_bounded_and_says_none():
     assert len(listing(["x" * 5000], "en")) == 200
 
 
-def test_every_word_is_in_both_languages():
-    tables = [WORDS, logs.WORDS, findings.MISSING, findings.SECRETS, findings.BASIS_WORDS, findings.REASON_WORDS,
-              findings.SETTLE_WORDS, findings.RELAY_SENTENCES]
-    for table in tables:
-        for key, entry in table.items():
-            assert set(entry) == {"en", "de"}, key
-            assert all(isinstance(v, str) and v for v in entry.values()), key
-            fields = [sorted(_fields(v)) for v in entry.values()]
-            assert fields[0] == fields[1], (key, fields)  # both languages fill the same fields
+def entries(node: dict, path: tuple[str, ...] = ()):
+    """Every (path, entry) of a data file: an entry is a table holding a language's text; any other table
+    holds entries."""
+    if "en" in node or "de" in node:
+        yield path, node
+        return
+    assert node, path  # no empty table
+    for key, value in node.items():
+        assert isinstance(value, dict), (*path, key)  # a text outside an entry names no language
+        yield from entries(value, (*path, key))
+
+
+def test_every_data_file_gives_every_word_in_both_languages_with_the_same_fields():
+    assert {p.stem for p in DATA} == {"apps", "comparison", "explanation", "findings", "logs", "numbers", "report"}
+    assert {p.stem for p in TEXT.glob("*.py")} - {p.stem for p in DATA} == {"__init__", "tables"}
+    count = 0
+    for path in DATA:
+        with path.open("rb") as file:
+            data = tomllib.load(file)  # read as a translator's edit would be, not through the cache
+        for where, entry in entries(data):
+            count += 1
+            name = (path.name, *where)
+            assert set(entry) == {"en", "de"}, name
+            en, de = entry["en"], entry["de"]
+            if isinstance(en, list):  # word forms: [singular, plural]
+                assert len(en) == len(de) == 2, name
+                assert all(isinstance(v, str) and v for v in (*en, *de)), name
+                continue
+            assert isinstance(en, str) and en and isinstance(de, str) and de, name
+            assert sorted(_fields(en)) == sorted(_fields(de)), name  # both languages fill the same fields
+    assert count > 400  # every word moved, none lost
+
+
+def test_the_functions_answer_from_the_data_files():
+    words = load("report")["words"]
+    assert text("verdict", "de") == words["verdict"]["de"] == "Ergebnis"
+    assert text("n_flows", "en", n=1) == words["n_flows.one"]["en"].format(n=1)
+    assert text("n_flows", "de", n=1200) == "1.200 Verbindungen"
+    assert comparison.phrase("cmp.title", "de") == load("comparison")["words"]["cmp.title"]["de"]
+    assert store.title("telemetry", "de") == load("findings")["titles"]["telemetry"]["de"] == "Telemetrie"
+    assert store.title("third-party-login", "en") == load("logs")["titles"]["third-party-login"]["en"]
+    assert store.word("assume.utc", "de") == load("logs")["words"]["assume.utc"]["de"]
+    assert listing([], "de") == load("numbers")["none"]["de"] == "keine"
+    found = load("findings")
+    missing = found["missing"]["no-traffic"]["en"]
+    assert store.message("inconclusive", "en", missing=["no-traffic"]) == (
+        found["templates"]["inconclusive"]["en"].format(missing=missing))
+    lead = load("explanation")["summary"]["direct"]["en"]
+    assert explanation.explain({"summary": "direct"}, "en").startswith(lead)
+    assert findings.CONNECTIONS["de"] == ("Verbindung", "Verbindungen")  # word forms come back as tuples
+    # the former constants answer from the same cache, and the package merges every finding kind's words
+    assert report.WORDS is words and logs.WORDS is load("logs")["words"] and apps.LEAD is load("apps")["lead"]
+    kinds = {**load("findings")["templates"], **load("logs")["templates"], **load("apps")["templates"]}
+    assert store.TEMPLATES == kinds and tuple(kinds) == store.kinds()
+    with pytest.raises(AttributeError):
+        findings.NO_SUCH_TABLE  # noqa: B018
 
 
 def _fields(template: str) -> set[str]:

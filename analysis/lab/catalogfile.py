@@ -8,6 +8,7 @@ from pathlib import Path
 from analysis.lab.plan import FIRST_BLOCK, LabPlan
 
 LAB_CATALOG = Path(__file__).resolve().parents[1] / "data" / "lab-catalog.toml"
+CATEGORY = {"sync": "mail-relay", "telemetry": "telemetry", "crash": "crash-report"}  # of each vendor role
 
 
 def run_catalog(plan: LabPlan, folder: Path) -> list[str]:
@@ -17,11 +18,9 @@ def run_catalog(plan: LabPlan, folder: Path) -> list[str]:
     if plan == LabPlan.for_block(FIRST_BLOCK):
         return paths
     source = "LAB: analysis/lab/plan.py, this run's address block"
-    rows = [("lab-vendor-sync", "mail-relay", plan.vendor_sync), ("lab-vendor-telemetry", "telemetry",
-            plan.vendor_telemetry), ("lab-vendor-crash", "crash-report", plan.vendor_crash)]
     text = ["# written by maildetour lab run: this run's vendor addresses", ""]
-    for entry_id, category, address in rows:
-        text += ["[[entry]]", f'id = "{entry_id}-run"', 'owner = "Lab Vendor"', f'category = "{category}"',
+    for role, _, address in plan.vendors():
+        text += ["[[entry]]", f'id = "lab-vendor-{role}-run"', 'owner = "Lab Vendor"', f'category = "{CATEGORY[role]}"',
                  f'cidrs = ["{address}/32"]', f'source = "{source}"', ""]
     text += ["[[entry]]", 'id = "lab-dns-run"', 'owner = "Lab"', 'category = "name-resolution"',
              f'cidrs = ["{plan.dns}/32"]', "ports = [53]", f'source = "{source}"', ""]

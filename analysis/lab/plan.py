@@ -48,10 +48,14 @@ class LabPlan:
         return cls(phone=f"{b}.0.2", dns=f"{b}.0.53", mail=f"{b}.0.25", vendor_sync=f"{b}.1.10",
                    vendor_telemetry=f"{b}.1.20", vendor_crash=f"{b}.1.30", vendor_egress=f"{b}.1.11")
 
+    def vendors(self) -> list[tuple[str, str, str]]:
+        """(role, host name, address) of each vendor service."""
+        return [("sync", VENDOR_SYNC, self.vendor_sync), ("telemetry", VENDOR_TELEMETRY, self.vendor_telemetry),
+                ("crash", VENDOR_CRASH, self.vendor_crash)]
+
     def hosts(self) -> dict[str, str]:
         """The names the lab's DNS server answers, with their A records."""
-        return {MAIL_HOST: self.mail, VENDOR_SYNC: self.vendor_sync, VENDOR_TELEMETRY: self.vendor_telemetry,
-                VENDOR_CRASH: self.vendor_crash}
+        return {MAIL_HOST: self.mail} | {name: address for _, name, address in self.vendors()}
 
     def listeners(self) -> list[tuple[str, str, int]]:
         """(transport, address, port) of every server socket the lab opens."""

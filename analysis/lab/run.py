@@ -35,9 +35,6 @@ from analysis.lab.plan import (
     IMAPS_PORT,
     MAIL_HOST,
     SUBMISSION_PORT,
-    VENDOR_CRASH,
-    VENDOR_SYNC,
-    VENDOR_TELEMETRY,
     LabPlan,
     reserve_plan,
 )
@@ -200,8 +197,7 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
     env = dict(os.environ)
     env[CANARY_ENV] = password
     ca = LabCA.create(lab / "tls")
-    names = (MAIL_HOST, VENDOR_SYNC, VENDOR_TELEMETRY, VENDOR_CRASH)
-    certs = {name: ca.issue(lab / "tls", name) for name in names}
+    certs = {name: ca.issue(lab / "tls", name) for name in plan.hosts()}
     group = ProcessGroup()
     dovecot = None
     capture = out / "phone.pcap"
@@ -224,9 +220,7 @@ def _run(scenario: str, out: Path, lab: Path, logs: Path, plan: LabPlan, proxy: 
             "password_env": CANARY_ENV, "log_path": str(submission_log), "spool": str(lab / "spool"),
             "hostname": MAIL_HOST}, env)
         vendor_login = plan.vendor_egress if scenario == "relayed-egress" else plan.vendor_sync
-        for role, name, address in (("sync", VENDOR_SYNC, plan.vendor_sync),
-                                    ("telemetry", VENDOR_TELEMETRY, plan.vendor_telemetry),
-                                    ("crash", VENDOR_CRASH, plan.vendor_crash)):
+        for role, name, address in plan.vendors():
             _service(group, lab, f"vendor-{role}", {
                 "kind": "vendor", "role": role, "address": address, "port": HTTPS_PORT,
                 "egress": vendor_login if role == "sync" else address,

@@ -172,17 +172,14 @@ class LiveSession:
 
     def http_request(self, f: http.HTTPFlow) -> None:
         """A whole request, not yet sent: record, kill when blocked, tag, search for the canary."""
-        self.messages += 1
-        st = self._record(f.client_conn, f.server_conn)
-        if st is None:
+        if (st := self._message_record(f)) is None:
             return
         self._table.add_http_request(f)
         reason = self._block_reason(st) if not st.killed else "blocked"
         if reason is not None and f.killable:
             self._kill(st, reason)
             f.kill()
-        self._classify(st)
-        self._tag(f, st)
+        self._retag(f, st)
         if st.flow.category != "mail-host":  # the mail host may see the password
             for match, where in request_hits(self.matcher, f.request):
                 self._leak(st.flow, match, where)
@@ -220,8 +217,7 @@ class LiveSession:
         if reason is not None:
             self._kill(st, reason)
             f.kill()
-        self._classify(st)
-        self._tag(f, st)
+        self._retag(f, st)
 
     def tcp_message(self, f: tcp.TCPFlow) -> None:
         """The newest TCP message: counted, the mail dialogue followed, the client's stream searched."""
@@ -233,8 +229,7 @@ class LiveSession:
         if msg.from_client:
             self._scan(st, msg.content, TCP, stream_key="canary-c2s")
         if st.flow.packets <= 3 or before != st.flow.app_protocol:
-            self._classify(st)
-            self._tag(f, st)
+            self._retag(f, st)
 
     def udp_message(self, f: udp.UDPFlow) -> None:
         if (newest := self._newest(f)) is None:
@@ -248,8 +243,7 @@ class LiveSession:
         """A raw TCP or UDP flow ends (or fails): tag it a last time and finish its record."""
         st = self._table.find(f.client_conn, f.server_conn)
         if st is not None:
-            self._classify(st)
-            self._tag(f, st)
+            self._retag(f, st)
             self.server_closed(f.client_conn, f.server_conn)
 
     def _newest(self, f: tcp.TCPFlow | udp.UDPFlow) -> tuple | None:
@@ -267,22 +261,17 @@ class LiveSession:
     # ---- DNS -------------------------------------------------------------------------------------------
 
     def dns_request(self, f: dns.DNSFlow) -> None:
-        self.messages += 1
-        st = self._record(f.client_conn, f.server_conn)
-        if st is None:
+        if (st := self._message_record(f)) is None:
             return
         self._table.add_dns(f)
         if self._block_reason(st) is not None and f.killable:
             self._kill(st, st.flow.category)
             f.kill()
-        self._classify(st)
-        self._tag(f, st)
+        self._retag(f, st)
 
     def dns_response(self, f: dns.DNSFlow) -> None:
         """A DNS answer: its names and addresses are learned for the classification of every later flow."""
-        self.messages += 1
-        st = self._record(f.client_conn, f.server_conn)
-        if st is None:
+        if (st := self._message_record(f)) is None:
             return
         _, entries = self._table.add_dns(f)
         self._learn_dns(entries)
@@ -326,6 +315,11 @@ class LiveSession:
             return None
         return self._table.state(client, server)
 
+    def _message_record(self, f: flow.Flow):
+        """One more message counted; the record of its connection (None when it is not analysed)."""
+        self.messages += 1
+        return self._record(f.client_conn, f.server_conn)
+
     def _classify(self, st) -> str:
         """Classify again only when the names or the protocol changed (a few dict lookups otherwise)."""
         f = st.flow
@@ -354,6 +348,11 @@ class LiveSession:
         self._table.mark_killed(st, f"{BLOCK_NOTE} ({reason})")
         log.warning("maildetour: blocked %s flow %d %s -> %s:%d (%s)", reason, f.id, f.client.ip,
                     flow_name(f), f.server.port, f.owner or "?")
+
+    def _retag(self, mflow: flow.Flow, st) -> None:
+        """Classify the record again (when something changed) and refresh the flow's comment and marker."""
+        self._classify(st)
+        self._tag(mflow, st)
 
     def _tag(self, mflow: flow.Flow, st) -> None:
         """mitmproxy's comment and marker: "category owner", one marker per category."""

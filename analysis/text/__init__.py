@@ -7,12 +7,16 @@
   the phrases of the mail server's findings and of the logs view's assumptions.
 - ``number``, ``short``, ``plural``, ``listing``, ``when``: values written for a language (analysis.text.numbers).
 
-The tables live in ``findings`` (the tool's findings), ``explanation`` (the verdict), ``logs`` (the mail
-server's findings) and ``report`` (headings and labels), English and German side by side; the languages are
-``analysis.vocab.LANGS``. This package is the ground layer: it imports nothing of the project but ``vocab``.
+The words themselves are data, one TOML file beside each module (``findings.toml``: the tool's findings,
+``explanation.toml``: the verdict, ``logs.toml``: the mail server's findings, ``apps.toml``: the per-app view,
+``report.toml``: headings and labels, ``comparison.toml``, ``numbers.toml``), English and German side by side,
+read on first use (``tables``); the languages are ``analysis.vocab.LANGS``. This package is the ground layer:
+it imports nothing of the project but ``vocab``.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from analysis.text import apps, findings, logs
 from analysis.text.explanation import explain
@@ -26,25 +30,35 @@ __all__ = [
     "short", "text", "title", "when", "word",
 ]
 
-TEMPLATES: dict[str, dict[str, str]] = {**findings.TEMPLATES, **logs.TEMPLATES, **apps.TEMPLATES}  # kind -> {lang: ...}
-TITLES: dict[str, dict[str, str]] = {**findings.TITLES, **logs.TITLES, **apps.TITLES}  # kind -> {lang: heading}
+
+@cache
+def _every(table: str) -> dict[str, dict[str, str]]:
+    """One table (``templates``, ``titles``) of every finding kind: the tool's, the mail server's, the apps'."""
+    return {**getattr(findings.TABLES, table), **getattr(logs.TABLES, table), **getattr(apps.TABLES, table)}
+
+
+def __getattr__(name: str) -> dict[str, dict[str, str]]:
+    """``TEMPLATES`` (kind -> {lang: sentence}) and ``TITLES`` (kind -> {lang: heading}) of every kind."""
+    if name in ("TEMPLATES", "TITLES"):
+        return _every(name.lower())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def kinds() -> tuple[str, ...]:
     """Every finding kind that has words."""
-    return tuple(TEMPLATES)
+    return tuple(_every("templates"))
 
 
 def title(kind: str, lang: str) -> str:
     """The finding's heading in ``lang`` (unknown kinds: the kind itself)."""
-    return TITLES.get(kind, {}).get(language(lang), kind)
+    return _every("titles").get(kind, {}).get(language(lang), kind)
 
 
 def message(kind: str, lang: str, /, **details) -> str:
     """The finding's sentence in ``lang`` from its template parameters (unknown kinds: the kind itself; a
     parameter the details lack reads "?")."""
-    if kind in logs.TEMPLATES:
+    if kind in logs.TABLES.templates:
         return logs.message(kind, lang, **details)
-    if kind in apps.TEMPLATES:
+    if kind in apps.TABLES.templates:
         return apps.message(kind, lang, **details)
     return findings.message(kind, lang, **details)

@@ -2,22 +2,27 @@
 and times. Every function takes the value first and the language second; an unknown language is English.
 
 ``number`` has one rule: whole numbers with the language's thousands separator (12,345 / 12.345), any other
-number to one decimal (2.5 / 2,5). ``plural`` picks the singular for exactly one in both languages.
+number to one decimal (2.5 / 2,5). ``plural`` picks the singular for exactly one in both languages. The words
+"none" and "and N more" are in numbers.toml.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from analysis.text.tables import Tables
 from analysis.vocab import LANGS
 
 MAX_ITEMS = 8  # values listed in one sentence before "and N more"
 MAX_TEXT = 200  # one listed value is cut to this many characters
 MAX_PARAM = 800  # one template parameter is cut to this many characters
 TIMES = frozenset({"removed", "first", "last"})  # template parameters holding an ISO 8601 time
+TABLES = Tables("numbers")  # numbers.toml: "none", "and N more"
 
-NONE = {"en": "none", "de": "keine"}
-AND_MORE = {"en": "and {n} more", "de": "und {n} weitere"}
+
+def __getattr__(name: str) -> dict:
+    """``NONE``, ``AND_MORE``: the tables of numbers.toml under their constant names."""
+    return TABLES.constant(name)
 
 
 def language(lang: str) -> str:
@@ -55,10 +60,10 @@ def listing(values, lang: str) -> str:
     lang = language(lang)
     items = [str(v)[:MAX_TEXT] for v in values]
     if not items:
-        return NONE[lang]
+        return TABLES.none[lang]
     shown = items[:MAX_ITEMS]
     if len(items) > MAX_ITEMS:
-        shown.append(AND_MORE[lang].format(n=len(items) - MAX_ITEMS))
+        shown.append(TABLES.and_more[lang].format(n=len(items) - MAX_ITEMS))
     return ", ".join(shown)
 
 
