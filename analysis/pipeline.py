@@ -46,9 +46,10 @@ class Settings:
     evidence: str | None = None  # --evidence DIR: per-finding pcapng files (analysis.evidence), after the report
 
 
-def load(paths: list[str], case: Case | None = None) -> Capture:
+def load(paths: list[str], case: Case | None = None, digest: bool = True) -> Capture:
     """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case, the
-    raw hits of its canary and account names too, and only its devices' flows when it names devices."""
+    raw hits of its canary and account names too, and only its devices' flows when it names devices. ``digest``
+    False: no SHA-256 of the capture files (``inputs[].sha256`` left empty; for output that does not show it)."""
     kinds = [sniff(path) for path in paths]  # fail fast, before any work, on an unreadable input
     merged = Capture()
     for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
@@ -58,7 +59,7 @@ def load(paths: list[str], case: Case | None = None) -> Capture:
             part = load_mitm(path, input_index=index, case=case)
         else:
             with progress_bar(os.path.basename(path), os.path.getsize(path)) as advance:
-                part = load_capture(path, input_index=index, progress=advance, case=case)
+                part = load_capture(path, input_index=index, progress=advance, case=case, digest=digest)
         offset = len(merged.flows)
         for flow in part.flows:
             flow.id += offset
@@ -91,7 +92,8 @@ def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[st
     AS (``asn_db``: --asn-db files), every text redacted when the case's canary is set. No verdict and no
     canary search (the table shows no findings)."""
     owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the long read
-    capture = load(paths, dataclasses.replace(case, _canary=None))  # the device filter, not the search
+    # the device filter, not the search; no file hashes (the table does not show them)
+    capture = load(paths, dataclasses.replace(case, _canary=None), digest=False)
     _classify(capture, case, catalog_paths)
     annotate(capture.flows, owners_db)
     redactor = case.redactor()

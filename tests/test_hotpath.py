@@ -9,7 +9,22 @@ from __future__ import annotations
 
 import hashlib
 
-from scapy.all import DNS, DNSQR, DNSRR, IP, UDP, Dot1Q, Ether, IPOption_NOP, IPv6, IPv6ExtHdrDestOpt, raw
+from scapy.all import (
+    DNS,
+    DNSQR,
+    DNSRR,
+    ICMP,
+    IP,
+    UDP,
+    Dot1Q,
+    Ether,
+    ICMPv6EchoRequest,
+    IPOption_NOP,
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    fragment,
+    raw,
+)
 from scapy.all import TCP as ScapyTCP
 
 from analysis.capture import load_capture
@@ -102,6 +117,31 @@ def test_one_conversation_through_fast_and_general_paths(tmp_path):
             for f in flows] == [("tcp", PHONE, 50000, SERVER, 993, 2, 1),
                                 ("udp", PHONE6, 53000, SERVER6, 443, 2, 1)]
     assert flows[0].server_by == "tcp-syn" and flows[0].first_frame == 1 and flows[1].first_frame == 4
+
+
+def test_icmp_frames_are_skipped_as_the_general_path_skips_them(tmp_path):
+    """ICMP and ICMPv6 (no TCP/UDP inside) are passed over by the fast path; an ICMP fragment still goes to
+    the reassembler (its missing second half is reported), and a segment after them is counted as ever."""
+    icmp = _eth(IP(src=PHONE, dst=SERVER) / ICMP() / (b"p" * 64))
+    icmp6 = _eth(IPv6(src=PHONE6, dst=SERVER6) / ICMPv6EchoRequest(data=b"p" * 64))
+    first_half = _eth(fragment(IP(src=PHONE, dst=SERVER, id=77) / ICMP() / (b"f" * 200), fragsize=96)[0])
+    tcp = _eth(IP(src=PHONE, dst=SERVER) / ScapyTCP(sport=50001, dport=993, flags="S", seq=5))
+    frames = [icmp, icmp6, first_half, tcp, icmp]
+    path = pb.write(tmp_path / "icmp.pcap", pb.pcap_bytes((1.0 + i, f) for i, f in enumerate(frames)))
+    capture = load_capture(str(path))
+    assert capture.inputs[0].packets == 5
+    assert [(f.transport, f.server.port, f.packets, f.first_frame) for f in capture.flows] == [("tcp", 993, 1, 4)]
+    assert any("1 fragmented IP datagrams could not be reassembled" in w for w in capture.inputs[0].warnings)
+
+
+def test_sha256_only_when_asked(tmp_path):
+    data = pb.pcap_bytes(_frames(20))
+    for path in (pb.write(tmp_path / "d.pcap", data), pb.write(tmp_path / "d.pcap.gz", data, compress=True)):
+        assert load_capture(str(path), digest=False).inputs[0].sha256 == ""
+        with_hash = load_capture(str(path)).inputs[0]
+        assert with_hash.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert [f.packets for f in load_capture(str(path), digest=False).flows] == [
+            f.packets for f in load_capture(str(path)).flows]
 
 
 def _dns_reply(ident: int, name: str, address: str) -> bytes:

@@ -28,7 +28,8 @@ def worth_bulk(path: str) -> bool:
 
 
 def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
-                 case: Case | None = None, parallel: bool | None = None, bulk: bool | None = None) -> Capture:
+                 case: Case | None = None, parallel: bool | None = None, bulk: bool | None = None,
+                 digest: bool = True) -> Capture:
     """Read one capture file in a single streaming pass.
 
     Raises InputError when nothing can be read; a file damaged later gives everything read up to the
@@ -37,9 +38,10 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
     with its frame; ``analysis.leaks`` judges them once the flows are classified). The payloads are
     inspected in a second process when ``parallel`` is True, or when it is None and the file is big enough;
     frames of settled conversations are counted in bulk (``analysis.capture.bulk``) when ``bulk`` is True,
-    or when it is None and the file is big, mapped and has no canary to search for.
+    or when it is None and the file is big, mapped and has no canary to search for. ``digest`` False skips the
+    file's SHA-256 (for output that does not show it: a flow table).
     """
-    reader = CaptureReader(path, input_index, progress)
+    reader = CaptureReader(path, input_index, progress, digest)
     canary = PayloadHits(case.matcher()) if case is not None and case.canary else None
     remote = None
     if parallel or (parallel is None and worth_a_worker(path)):

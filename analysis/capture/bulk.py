@@ -35,7 +35,7 @@ import numpy as np
 
 from analysis.capture.connstate import CONTROL
 from analysis.capture.conversations import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections
-from analysis.capture.ip import EXT_AH, EXT_FRAGMENT, EXT_GENERIC, GRE, IPIP, IPV6_IN_IP, PORTS, TUNNEL_PORTS
+from analysis.capture.ip import CARRIERS_V4, CARRIERS_V6, PORTS, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
 if TYPE_CHECKING:
@@ -83,8 +83,8 @@ TAG = _table(VLAN_TAGS, 1 << 16)
 IP = _table((ETH_IPV4, ETH_IPV6), 1 << 16)
 ONWARD = _table(VLAN_TAGS | MPLS | {PPPOE_SESSION}, 1 << 16)  # ethertypes that may still lead to IP
 TUNNEL = _table(TUNNEL_PORTS, 1 << 16)
-V4_ONWARD = _table({TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)  # IPv4 protocols that may carry TCP or UDP
-V6_ONWARD = _table(EXT_GENERIC | {EXT_AH, EXT_FRAGMENT, TCP, UDP, IPIP, IPV6_IN_IP, GRE}, 256)
+V4_ONWARD = _table(CARRIERS_V4, 256)  # IPv4 protocols that may carry TCP or UDP
+V6_ONWARD = _table(CARRIERS_V6, 256)
 REACH = 80  # every field read lies within this many bytes of the frame's start
 RUN = 256  # a batch is cut after a frame the table must decode when at least this many frames follow it
 # a batch with frames left to the table and fewer than 1/FEW of its frames counted at once: the next SKIP

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from analysis.capture.connstate import CONTROL, MAX_CONTROL, WANT_ALL, Control, tcp_state, udp_state
 from analysis.capture.inspect import FlowInspector, apply_inspection
-from analysis.capture.ip import PORTS, TCP, TUNNEL_PORTS, UDP, IpDecoder
+from analysis.capture.ip import CARRIERS_V4, CARRIERS_V6, PORTS, TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
 from analysis.dnsmap import DnsEntries
 from analysis.model import Endpoint, Flow
@@ -94,11 +94,19 @@ class Conv:
             return _ip_text(self.a_ip)
         return _ip_text(self.a_ip if self.client_is_a else self.b_ip)
 
-    def to_flow(self, flow_id: int, input_index: int) -> Flow:
+    def to_flow(self, flow_id: int, input_index: int, texts: dict[bytes, str] | None = None) -> Flow:
+        """The flow record; ``texts`` caches address texts across the flows of one table (one string each)."""
         client_is_a, how = _client_is_a(self.proto, self.a_port, self.b_port, self.syn_from_a,
                                         self.synack_from_a)
-        a = Endpoint(_ip_text(self.a_ip), self.a_port)
-        b = Endpoint(_ip_text(self.b_ip), self.b_port)
+        if texts is None:
+            texts = {}
+        a_ip, b_ip = texts.get(self.a_ip), texts.get(self.b_ip)
+        if a_ip is None:
+            a_ip = texts[self.a_ip] = _ip_text(self.a_ip)
+        if b_ip is None:
+            b_ip = texts[self.b_ip] = _ip_text(self.b_ip)
+        a = Endpoint(a_ip, self.a_port)
+        b = Endpoint(b_ip, self.b_port)
         if client_is_a:
             client, server, c2s, s2c = a, b, (self.a_pkts, self.a_bytes), (self.b_pkts, self.b_bytes)
             payload = self.a_pay, self.b_pay
@@ -191,6 +199,7 @@ class ConversationTable:
         new_conv = self._new_conv
         eth4, head6, l4head = ETH_V4_HEAD, V6_HEAD, L4_HEAD
         tunnel_ports = TUNNEL_PORTS
+        carriers4, carriers6 = CARRIERS_V4, CARRIERS_V6
         frame = self.frames
         try:
             for frame, (lt, buf, off, caplen, origlen, ts) in numbered:
@@ -205,6 +214,8 @@ class ConversationTable:
                             if l4end > off + caplen:
                                 l4end = off + caplen
                             key = buf[off + 26:off + 38]  # addresses and ports: the conversation's key
+                        elif v >> 4 == 4 and not frag & 0x3FFF and proto not in carriers4:
+                            continue  # ICMP, IGMP...: the general path would find no segment either
                     elif et == 0x86DD:
                         if v >> 4 == 6 and caplen >= 68:
                             plen, proto, offflags = head6(buf, off + 14)
@@ -215,6 +226,8 @@ class ConversationTable:
                                 if l4end > off + caplen:
                                     l4end = off + caplen
                                 key = buf[off + 22:off + 58]
+                            elif proto not in carriers6:
+                                continue  # ICMPv6...: no segment
                     elif et == 0x8100:  # one 802.1Q tag
                         key, b, p, l4end, proto, offflags = self._vlan(buf, off, off + caplen)
                 elif lt in RAW_LINKTYPES and caplen >= 34:
@@ -395,11 +408,12 @@ class ConversationTable:
         out = []
         convs, self.convs = self.convs, []
         keep = self.canary is not None  # flow_of is keyed by id(conv): the conversations must stay alive
+        texts: dict[bytes, str] = {}
         for n in range(1, len(convs) + 1):
             conv = convs[n - 1]
             if not keep:
                 convs[n - 1] = None  # let it go once its record is made (memory: one copy of the flows)
-            flow = conv.to_flow(n, input_index)
+            flow = conv.to_flow(n, input_index, texts)
             if self.remote is None:
                 insp = conv.inspector
                 insp.apply(flow)

@@ -61,9 +61,9 @@ class _HashingFile:
     stored). File reads and hashing release the GIL, so both overlap with parsing; memory is bounded by
     ``PREFETCH`` chunks. ``read`` counts bytes handed out for the progress bar."""
 
-    def __init__(self, path: str, progress: Callable[[int], None] | None, fh=None) -> None:
+    def __init__(self, path: str, progress: Callable[[int], None] | None, fh=None, digest: bool = True) -> None:
         self.fh = fh if fh is not None else open(path, "rb")  # noqa: SIM115 - closed by finish()
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256() if digest else None
         self.done = 0
         self.progress = progress
         self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
@@ -81,7 +81,8 @@ class _HashingFile:
                 data = self.fh.read(CHUNK)
                 if not data:
                     break
-                self.sha.update(data)
+                if self.sha is not None:
+                    self.sha.update(data)
                 self._queue.put(data)
         except (OSError, ValueError) as exc:
             self._queue.put(OSError(getattr(exc, "errno", None), f"read error: {exc}"))
@@ -127,7 +128,7 @@ class _HashingFile:
             self._ended = True
             self._thread.join()
             self.fh.close()
-            self._digest = self.sha.hexdigest()
+            self._digest = self.sha.hexdigest() if self.sha is not None else ""
         return self._digest
 
 
@@ -223,7 +224,7 @@ class _MappedFile:
     from handing the GIL back and forth (a 1 MiB step made the parser wait for the hash). Mapped pages the
     parser has passed are dropped, so resident memory stays bounded whatever the file's size."""
 
-    def __init__(self, fh, progress: Callable[[int], None] | None) -> None:
+    def __init__(self, fh, progress: Callable[[int], None] | None, digest: bool = True) -> None:
         self.fh = fh
         self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         self.size = len(self.map)
@@ -231,10 +232,11 @@ class _MappedFile:
         self.sha = hashlib.sha256()
         self._stop = False
         self._dropped = 0  # mapped pages before this offset were dropped
-        self._digest: str | None = None
+        self._digest: str | None = None if digest else ""
         self.error: OSError | None = None
         self._thread = threading.Thread(target=self._work, name="maildetour-hash", daemon=True)
-        self._thread.start()
+        if digest:
+            self._thread.start()
 
     def _work(self) -> None:
         try:
@@ -262,10 +264,11 @@ class _MappedFile:
 
     def finish(self, hash_rest: bool = True) -> str:
         """Wait for the hash (or stop it), unmap and close the file."""
-        if self._digest is None:
-            self._stop = not hash_rest
-            self._thread.join()
-            self._digest = self.sha.hexdigest() if self.error is None else ""
+        if not self.fh.closed:
+            if self._digest is None:  # hashing (else not asked for)
+                self._stop = not hash_rest
+                self._thread.join()
+                self._digest = self.sha.hexdigest() if self.error is None else ""
             if self.progress is not None:
                 self.progress(self.size)
             try:
@@ -276,7 +279,7 @@ class _MappedFile:
         return self._digest
 
 
-def _map_file(path: str, progress: Callable[[int], None] | None):
+def _map_file(path: str, progress: Callable[[int], None] | None, digest: bool):
     """``(mapped file, None)``, or ``(None, the open file)`` for gzip, pipes, tiny files or no mmap: then it is
     read in chunks from that same open file (a pipe opened twice would lose what its writer sent the first)."""
     try:
@@ -286,7 +289,7 @@ def _map_file(path: str, progress: Callable[[int], None] | None):
     try:
         info = os.fstat(fh.fileno())
         if stat.S_ISREG(info.st_mode) and info.st_size >= 4 and os.pread(fh.fileno(), 2, 0) != b"\x1f\x8b":
-            return _MappedFile(fh, progress), None
+            return _MappedFile(fh, progress, digest), None
     except (OSError, ValueError):
         pass
     return None, fh
@@ -305,12 +308,14 @@ class CaptureReader:
     """One capture file; iterate ``records()`` once, then read ``info``."""
 
     def __init__(self, path: str, input_index: int = 0,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, digest: bool = True) -> None:
+        """``digest``: compute the file's SHA-256 (``info.sha256``; else left empty)."""
         self.path = path
         self.info = InputInfo(path=path)
         self.input_index = input_index
-        mapped, fh = _map_file(path, progress)
-        self._raw: _MappedFile | _HashingFile = mapped if mapped is not None else _HashingFile(path, progress, fh)
+        mapped, fh = _map_file(path, progress, digest)
+        self._raw: _MappedFile | _HashingFile = (mapped if mapped is not None
+                                                 else _HashingFile(path, progress, fh, digest))
         self._gzip = False
         self._buf: bytes | mmap.mmap = b"" if mapped is None else mapped.map
         self._eof = mapped is not None  # a mapped file is all in _buf
