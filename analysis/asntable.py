@@ -19,7 +19,7 @@ import mmap
 import struct
 import sys
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,7 @@ class RangeTable:
     org_offsets: Sequence[int]  # one more than pairs
     orgs: bytes | memoryview
     _low: dict[int, int] | None = None
+    _org_text: dict[int, str] | None = None  # pair number -> organisation, as look-ups decode them
 
     @classmethod
     def build(cls, v4_rows: Iterable[Row], v6_rows: Iterable[Row]) -> RangeTable:
@@ -114,15 +115,23 @@ class RangeTable:
             first = starts[i] if i >= 0 else 0
             last = starts[i + 1] - 1 if i + 1 < len(starts) else MAX[4]
         else:
-            n = len(self.v6_high)
-            i = bisect_right(range(n), value, key=self._v6_start) - 1
+            high, n = self.v6_high, len(self.v6_high)
+            top = value >> 64
+            end = bisect_right(high, top)  # entries before ``end`` start at or below ``top``'s upper bits
+            i = end - 1
+            if i >= 0 and high[i] == top:  # a few starts share their upper bits: compare whole starts there
+                i = bisect_right(range(n), value, bisect_left(high, top, 0, i), end, key=self._v6_start) - 1
             pair = self.v6_index[i] if i >= 0 else 0
             first = self._v6_start(i) if i >= 0 else 0
             last = self._v6_start(i + 1) - 1 if i + 1 < n else MAX[6]
         if not pair or pair > len(self.pair_asn):
             return None
-        offsets = self.org_offsets
-        org = bytes(self.orgs[offsets[pair - 1]:offsets[pair]]).decode("utf-8", "replace")
+        if self._org_text is None:
+            self._org_text = {}
+        org = self._org_text.get(pair)
+        if org is None:
+            offsets = self.org_offsets
+            org = self._org_text[pair] = bytes(self.orgs[offsets[pair - 1]:offsets[pair]]).decode("utf-8", "replace")
         return first, last, self.pair_asn[pair - 1], org
 
     def encode(self) -> bytes:

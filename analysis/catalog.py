@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tldextract
 
-from analysis.addresses import parse
+from analysis.addresses import numeric
 from analysis.errors import InputError
 from analysis.sharedpath import shared_path
 from analysis.vocab import CATEGORIES
@@ -96,7 +96,7 @@ class Catalog:
     _exact: dict[str, CatalogEntry] = field(default_factory=dict)
     _suffix: dict[str, CatalogEntry] = field(default_factory=dict)
     _nets: dict[int, dict[int, dict[int, tuple[str, CatalogEntry]]]] = field(default_factory=dict)
-    _lengths: dict[int, list[int]] = field(default_factory=dict)
+    _masks: dict[int, list[tuple[int, dict[int, tuple[str, CatalogEntry]]]]] = field(default_factory=dict)
     _domains: DomainSplitter = field(default_factory=DomainSplitter)
 
     @classmethod
@@ -145,7 +145,10 @@ class Catalog:
             net = ipaddress.ip_network(cidr, strict=False)
             by_len = self._nets.setdefault(net.version, {})
             by_len.setdefault(net.prefixlen, {})[int(net.network_address)] = (str(net), entry)
-            self._lengths[net.version] = sorted(by_len, reverse=True)
+            bits = net.max_prefixlen  # per version: (mask, ranges of that length), the longest first
+            self._masks[net.version] = [
+                (((1 << length) - 1) << (bits - length), by_len[length]) for length in sorted(by_len, reverse=True)
+            ]
 
     # ---- lookups --------------------------------------------------------------------------------------
 
@@ -174,17 +177,25 @@ class Catalog:
 
     def match_ip(self, ip: str, port: int | None = None) -> CatalogMatch | None:
         """The longest catalog prefix containing ``ip`` (IPv4 or IPv6)."""
-        addr = parse(ip)
-        if addr is None:
-            return None
-        bits = 32 if addr.version == 4 else 128
-        value = int(addr)
-        by_len = self._nets.get(addr.version, {})
-        for length in self._lengths.get(addr.version, ()):
-            mask = ((1 << length) - 1) << (bits - length) if length else 0
-            hit = by_len[length].get(value & mask)
-            if hit is not None and hit[1].allows_port(port):
-                return _match(hit[1], "cidr", hit[0])
+        address = numeric(ip)
+        return None if address is None else self.pick_range(self.ranges_of(*address), port)
+
+    def ranges_of(self, version: int, value: int) -> tuple[tuple[str, CatalogEntry], ...]:
+        """Every catalog range holding the address (4 or 6 and its integer, analysis.addresses.numeric), the
+        longest prefix first, whatever their ports: a classifier keeps these per address, then ``pick_range``."""
+        found = []
+        for mask, ranges in self._masks.get(version, ()):
+            hit = ranges.get(value & mask)
+            if hit is not None:
+                found.append(hit)
+        return tuple(found)
+
+    @staticmethod
+    def pick_range(ranges: tuple[tuple[str, CatalogEntry], ...], port: int | None) -> CatalogMatch | None:
+        """The first of ``ranges`` whose entry allows ``port``: what ``match_ip`` gives for that address."""
+        for matched, entry in ranges:
+            if entry.allows_port(port):
+                return _match(entry, "cidr", matched)
         return None
 
     def describe(self) -> dict:

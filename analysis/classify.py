@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from analysis.addresses import canonical
+from analysis.addresses import canonical, packed, packed_text
 from analysis.case import Case
-from analysis.catalog import Catalog, CatalogMatch, normalize_name
+from analysis.catalog import Catalog, CatalogEntry, normalize_name
 from analysis.dnsmap import DnsMap
 from analysis.model import Capture, DnsEntry, Evidence, Flow
 from analysis.vocab import DNS_PORTS, MAIL_PORTS, MAIL_PROTOCOLS, UNSEEN, channel
@@ -41,10 +41,10 @@ class Classifier:
         self._dns_host_ips: dict[str, str] = {}  # address -> configured host name it was resolved from
         self._owner_default = self._first_host_owner()
         self._host_ports = {h.port for h in case.mail_hosts if h.port}
-        # per-address memos (bounded): canonical text, DNS names (reset when DNS is learned), catalog hit
-        self._canon: dict[str, str] = {}
+        # per-address memos (bounded): address as written -> (canonical text, catalog ranges holding it);
+        # canonical text -> DNS names (reset when DNS is learned)
+        self._address: dict[str, tuple[str, tuple[tuple[str, CatalogEntry], ...]]] = {}
         self._names_of: dict[str, list[str]] = {}
-        self._cidr_hit: dict[tuple[str, int], CatalogMatch | None] = {}
 
     def _first_host_owner(self) -> str:
         for host in sorted(self._host_names):
@@ -80,31 +80,33 @@ class Classifier:
 
     def classify_flow(self, flow: Flow) -> None:
         """Set ``flow.category``, ``flow.owner`` and ``flow.evidence``; adds DNS names the flow lacks."""
-        ip = self._canonical(flow.server.ip)
+        text = flow.server.ip
+        known = self._address.get(text)
+        if known is None:
+            known = _remember(self._address, text, self._read_address(text))
+        ip, ranges = known
         if not flow.names.dns:
             names = self._names_of.get(ip)
             if names is None:
                 names = _remember(self._names_of, ip, self.dns.names_for(ip)[:16])
             for name in names:
                 flow.names.add("dns", name)
-        category, owner, evidence = self._decide(flow, ip)
+        category, owner, evidence = self._decide(flow, ip, ranges)
         flow.category, flow.owner, flow.evidence = category, owner, evidence
 
-    def _canonical(self, text: str) -> str:
-        ip = self._canon.get(text)
-        if ip is None:
-            ip = _remember(self._canon, text, canonical(text) or text)
-        return ip
+    def _read_address(self, text: str) -> tuple[str, tuple[tuple[str, CatalogEntry], ...]]:
+        """The canonical text of a server address (as written when it is none) and the catalog ranges holding it."""
+        raw = packed(text)
+        if raw is None:
+            return text, ()
+        return packed_text(raw), self.catalog.ranges_of(4 if len(raw) == 4 else 6, int.from_bytes(raw))
 
-    def _match_ip(self, ip: str, port: int) -> CatalogMatch | None:
-        key = (ip, port)
-        if key in self._cidr_hit:
-            return self._cidr_hit[key]
-        return _remember(self._cidr_hit, key, self.catalog.match_ip(ip, port))
-
-    def _decide(self, flow: Flow, ip: str) -> tuple[str, str, Evidence]:
-        names = [(src, normalize_name(n)) for src, n in flow.names.all()]
-        names = [(src, n) for src, n in names if n]
+    def _decide(self, flow: Flow, ip: str, ranges: tuple[tuple[str, CatalogEntry], ...]) -> tuple[str, str, Evidence]:
+        seen = flow.names
+        names = []
+        if seen.sni or seen.http_host or seen.dns:  # most flows of a big capture have no name at all
+            names = [(src, normalize_name(n)) for src, n in seen.all()]
+            names = [(src, n) for src, n in names if n]
         port = flow.server.port
         # 1. the configured mail host
         for src, name in names:
@@ -134,7 +136,7 @@ class Classifier:
                         hit.source,
                     ),
                 )
-        hit = self._match_ip(ip, port)
+        hit = self.catalog.pick_range(ranges, port) if ranges else None
         if hit is not None:
             return (
                 hit.category,

@@ -257,39 +257,60 @@ class Flow:
 
     def json_line(self) -> str:
         """``to_json()`` as the text ``json.dumps(..., ensure_ascii=False)`` gives, built directly: a big
-        flow table writes tens of thousands of these (about 2x faster than the dict and the encoder).
-        tests/test_model_json.py checks both agree on every flow of the test captures."""
+        flow table writes hundreds of thousands of these (about 3x faster than the dict and the encoder).
+        Texts that need no escapes are quoted as they are: times (digits, ``-:.TZ``) and the Community ID
+        (base64). tests/test_model_json.py checks both agree on every flow of the test captures."""
         first, last = self.first_seen, self.last_seen
         duration = 0.0 if first is None or last is None else round(last - first, 6)
         if not math.isfinite(duration):
             return _JSON(self.to_json())
+        enc = encode_basestring
         client, server, names, ev = self.client, self.server, self.names, self.evidence
-        evidence = "null" if ev is None else (
-            f'{{"rule": {_json_text(ev.rule)}, "matched": {_json_text(ev.matched)}, '
-            f'"source": {_json_text(ev.source)}, "entry": {_json_text(ev.entry)}, '
-            f'"catalog_source": {_json_text(ev.catalog_source)}}}'
-        )
+        sni, dns, http_host, alpn, mechs, notes = (names.sni, names.dns, names.http_host, self.alpn,
+                                                   self.auth_mechanisms, self.notes)
+        first_text, last_text, cid = iso_utc(first), iso_utc(last), self.community_id
+        starttls, cleartext, tls, state, history = (self.starttls, self.cleartext_credentials,
+                                                    self.tls_established, self.state, self.history)
+        if ev is None:
+            evidence = "null"
+        else:
+            rule, matched, source, entry, origin = ev.rule, ev.matched, ev.source, ev.entry, ev.catalog_source
+            evidence = (
+                f'{{"rule": {"null" if rule is None else enc(rule)}, '
+                f'"matched": {"null" if matched is None else enc(matched)}, '
+                f'"source": {"null" if source is None else enc(source)}, '
+                f'"entry": {"null" if entry is None else enc(entry)}, '
+                f'"catalog_source": {"null" if origin is None else enc(origin)}}}'
+            )
         return (
-            f'{{"id": {self.id}, "transport": {encode_basestring(self.transport)}, '
-            f'"client": {{"ip": {encode_basestring(client.ip)}, "port": {client.port}}}, '
-            f'"server": {{"ip": {encode_basestring(server.ip)}, "port": {server.port}}}, '
+            f'{{"id": {self.id}, "transport": {enc(self.transport)}, '
+            f'"client": {{"ip": {enc(client.ip)}, "port": {client.port}}}, '
+            f'"server": {{"ip": {enc(server.ip)}, "port": {server.port}}}, '
             f'"packets": {self.packets}, "bytes": {self.bytes}, '
             f'"c2s": {{"packets": {self.c2s_packets}, "bytes": {self.c2s_bytes}, "payload": {self.c2s_payload}}}, '
             f'"s2c": {{"packets": {self.s2c_packets}, "bytes": {self.s2c_bytes}, "payload": {self.s2c_payload}}}, '
             f'"first_frame": {self.first_frame}, "last_frame": {self.last_frame}, '
-            f'"first_seen": {_json_text(iso_utc(first))}, "last_seen": {_json_text(iso_utc(last))}, '
-            f'"duration": {float.__repr__(duration)}, "names": {{"sni": {_json_list(names.sni)}, '
-            f'"dns": {_json_list(names.dns)}, "http_host": {_json_list(names.http_host)}}}, '
-            f'"app_protocol": {encode_basestring(self.app_protocol)}, "starttls": {_json_bool(self.starttls)}, '
-            f'"alpn": {_json_list(self.alpn)}, "auth_mechanisms": {_json_list(self.auth_mechanisms)}, '
-            f'"cleartext_credentials": {_json_bool(self.cleartext_credentials)}, '
-            f'"category": {encode_basestring(self.category)}, "owner": {encode_basestring(self.owner)}, '
-            f'"asn": {"null" if self.asn is None else int(self.asn)}, "as_org": {encode_basestring(self.as_org)}, '
-            f'"community_id": {_json_text(self.community_id)}, "state": {_json_text(self.state)}, '
-            f'"history": {_json_text(self.history)}, "tls_established": {_json_bool(self.tls_established)}, '
-            f'"evidence": {evidence}, "wireshark_filter": {encode_basestring(self.wireshark_filter())}, '
-            f'"source": {encode_basestring(self.source)}, "input": {self.input_index}, '
-            f'"notes": {_json_list(self.notes)}, "app": {_json_app(self.app)}}}'
+            f'"first_seen": {"null" if first_text is None else f'"{first_text}"'}, '
+            f'"last_seen": {"null" if last_text is None else f'"{last_text}"'}, '
+            f'"duration": {float.__repr__(duration)}, '
+            f'"names": {{"sni": {_json_list(sni) if sni else "[]"}, "dns": {_json_list(dns) if dns else "[]"}, '
+            f'"http_host": {_json_list(http_host) if http_host else "[]"}}}, '
+            f'"app_protocol": {enc(self.app_protocol)}, '
+            f'"starttls": {"true" if starttls is True else "false" if starttls is False else _JSON(starttls)}, '
+            f'"alpn": {_json_list(alpn) if alpn else "[]"}, '
+            f'"auth_mechanisms": {_json_list(mechs) if mechs else "[]"}, '
+            f'"cleartext_credentials": '
+            f'{"true" if cleartext is True else "false" if cleartext is False else _JSON(cleartext)}, '
+            f'"category": {enc(self.category)}, "owner": {enc(self.owner)}, '
+            f'"asn": {"null" if self.asn is None else int(self.asn)}, "as_org": {enc(self.as_org)}, '
+            f'"community_id": {"null" if cid is None else f'"{cid}"'}, '
+            f'"state": {"null" if state is None else enc(state)}, '
+            f'"history": {"null" if history is None else enc(history)}, '
+            f'"tls_established": {"true" if tls is True else "false" if tls is False else _JSON(tls)}, '
+            f'"evidence": {evidence}, "wireshark_filter": {enc(self.wireshark_filter())}, '
+            f'"source": {enc(self.source)}, "input": {self.input_index}, '
+            f'"notes": {_json_list(notes) if notes else "[]"}, '
+            f'"app": {"null" if self.app is None else _json_app(self.app)}}}'
         )
 
 

@@ -88,8 +88,9 @@ V6_ONWARD = _table(CARRIERS_V6, 256)
 REACH = 80  # every field read lies within this many bytes of the frame's start
 RUN = 256  # a batch is cut after a frame the table must decode when at least this many frames follow it
 # a batch with frames left to the table and fewer than 1/FEW of its frames counted at once: the next SKIP
-# batches go to the table whole (short conversations: the table's own loop is then faster)
-FEW, SKIP = 4, 4
+# batches go to the table whole (short conversations: the table's own loop is then faster), twice as many
+# after each such batch in a row, up to MAX_SKIP (a capture of short conversations throughout)
+FEW, SKIP, MAX_SKIP = 4, 4, 64
 
 
 class Decoded(NamedTuple):
@@ -238,6 +239,7 @@ class BulkCounter:
         self.sums = _Sums()
         self.static = 0  # frames of the current batch counted at once
         self.skip = 0  # batches still to hand to the table whole (the frames counted at once were few)
+        self.misses = 0  # batches in a row that counted few frames at once
 
     def batch(self, c: Columns) -> None:
         """Count the frames of one batch (numbered on from ``table.frames``).
@@ -266,7 +268,10 @@ class BulkCounter:
         self.static = 0
         self._parts(c, d, unknown)
         if self.static * FEW < n:
-            self.skip = SKIP
+            self.skip = min(SKIP << self.misses, MAX_SKIP)
+            self.misses += 1
+        else:
+            self.misses = 0
 
     def _parts(self, c: Columns, d: Decoded, unknown: np.ndarray) -> None:
         """A batch with frames left to the table (``unknown``), cut where a long run of others follows."""
