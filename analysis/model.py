@@ -51,6 +51,8 @@ def iso_utc(ts: float | None) -> str | None:
         second, micro = second + 1, micro - 1_000_000
     elif micro < 0:
         second, micro = second - 1, micro + 1_000_000
+    if micro >= 100_000:  # six digits already (nine times in ten): no padding to format
+        return f"{_second_text(second)}.{micro}Z"
     return f"{_second_text(second)}.{micro:06d}Z"
 
 
@@ -261,9 +263,14 @@ class Flow:
         Texts that need no escapes are quoted as they are: times (digits, ``-:.TZ``) and the Community ID
         (base64). tests/test_model_json.py checks both agree on every flow of the test captures."""
         first, last = self.first_seen, self.last_seen
-        duration = 0.0 if first is None or last is None else round(last - first, 6)
-        if not math.isfinite(duration):
-            return _JSON(self.to_json())
+        duration = 0.0 if first is None or last is None else last - first
+        if duration == 0.0 and math.copysign(1.0, duration) > 0:  # no time or one packet: a third of all flows
+            duration_text = "0.0"
+        else:
+            duration = round(duration, 6)
+            if not math.isfinite(duration):
+                return _JSON(self.to_json())
+            duration_text = float.__repr__(duration)
         enc = encode_basestring
         client, server, names, ev = self.client, self.server, self.names, self.evidence
         sni, dns, http_host, alpn, mechs, notes = (names.sni, names.dns, names.http_host, self.alpn,
@@ -292,7 +299,7 @@ class Flow:
             f'"first_frame": {self.first_frame}, "last_frame": {self.last_frame}, '
             f'"first_seen": {"null" if first_text is None else f'"{first_text}"'}, '
             f'"last_seen": {"null" if last_text is None else f'"{last_text}"'}, '
-            f'"duration": {float.__repr__(duration)}, '
+            f'"duration": {duration_text}, '
             f'"names": {{"sni": {_json_list(sni) if sni else "[]"}, "dns": {_json_list(dns) if dns else "[]"}, '
             f'"http_host": {_json_list(http_host) if http_host else "[]"}}}, '
             f'"app_protocol": {enc(self.app_protocol)}, '

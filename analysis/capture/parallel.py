@@ -4,8 +4,8 @@ while the flows' ``FlowInspector``s run on the other.
 The parent sends batches of events down a pipe (length-prefixed pickled lists):
 ``(idx, transport, client_port, server_port, querier)`` when a conversation starts and
 ``(idx, from_client, start, end, frame, ts, seq, flags)`` for each payload: its place in the capture file,
-which the child reads with ``pread`` (the parent hands over its descriptor; a mapping would keep every
-page it touched resident), or, for payload that is not in the file as
+which the child slices from its own read-only mapping of the descriptor the parent hands over (pages behind
+the payloads are dropped as it goes, as the parent's reader drops them), or, for payload that is not in the file as
 stored (gzip input, reassembled fragments), ``(idx, from_client, payload, frame, ts, seq, flags)``. A payload
 costs the parent a small tuple, no copy. The child feeds them to one
 FlowInspector per conversation in the order they were sent, the order of the inline path, and writes the
@@ -34,6 +34,7 @@ from pathlib import Path
 from struct import Struct
 
 from analysis.capture.inspect import FlowInspector
+from analysis.capture.reader import DONTNEED, DROP_STEP
 from analysis.dnsmap import DnsEntries
 from analysis.errors import EXIT_INTERNAL
 from analysis.protocols.dns import MessageCache
@@ -213,6 +214,25 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(parts)
 
 
+class _MappedCapture:
+    """The capture file as the child reads payloads from it: mapped read-only; payloads come in file order,
+    so the pages behind them are dropped every ``DROP_STEP`` bytes (a page read again is read from the file
+    again: only resident memory depends on the order)."""
+
+    def __init__(self, fd: int) -> None:
+        self.map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if fd >= 0 else None
+        self._dropped = 0
+        self._next = DROP_STEP
+
+    def take(self, start: int, end: int) -> bytes:
+        if start >= self._next:
+            keep = start - start % mmap.PAGESIZE
+            if DONTNEED is not None:
+                self.map.madvise(DONTNEED, self._dropped, keep - self._dropped)
+            self._dropped, self._next = keep, start + DROP_STEP
+        return self.map[start:end]
+
+
 class _Finished:
     """Stands in for an inspector whose result is taken: every later payload of its flow is ignored."""
 
@@ -226,6 +246,7 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
     """The child's loop: inspect every event until the end mark, then write the results."""
     cache = MessageCache()
     dns = DnsEntries()
+    capture = _MappedCapture(capture_fd)
     inspectors: list[FlowInspector | _Finished] = []  # a finished one is replaced by its result at once
     results: list[tuple | None] = []
     queriers: list[str | None] = []
@@ -248,7 +269,7 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
                 continue
             if len(event) == 8:
                 _idx, from_client, start, end, frame, ts, seq, flags = event
-                payload = os.pread(capture_fd, end - start, start) if end > start else b""
+                payload = capture.take(start, end) if end > start else b""
                 insp.feed(from_client, payload, frame, ts, seq, flags)
             else:
                 insp.feed(*event[1:])
