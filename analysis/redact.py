@@ -42,7 +42,8 @@ class Redactor:
         forms = self._lower
         if not all(f.isascii() for f in forms):
             return self.text(text) != text
-        low = text.translate(_FOLD).lower()  # before lower(): "İ".lower() is two characters
+        # _FOLD before lower() ("İ".lower() is two characters); it changes no ASCII text (most JSON lines)
+        low = (text if text.isascii() else text.translate(_FOLD)).lower()
         return any(f in low for f in forms)
 
     def text(self, value: str) -> str:

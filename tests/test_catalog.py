@@ -238,3 +238,25 @@ def test_catalog_agrees_with_microsofts_published_list(catalog):
             for addr in (net.network_address, net.broadcast_address):
                 hit = catalog.match_ip(str(addr))
                 assert hit is not None and hit.category == category, (set_id, prefix, hit)
+
+
+def test_ranges_of_an_address_give_match_ips_answer_for_every_port(tmp_path):
+    """The classifier keeps ``ranges_of`` per address and picks by port: the same match as ``match_ip``,
+    for nested ranges of which the longest allows only some ports."""
+    user = tmp_path / "nested.toml"
+    user.write_text(
+        '[[entry]]\nid = "wide"\nowner = "W"\ncategory = "cdn"\ncidrs = ["198.51.0.0/16", "2001:db8::/32"]\n'
+        'source = "test"\n'
+        '[[entry]]\nid = "narrow"\nowner = "N"\ncategory = "push"\ncidrs = ["198.51.100.0/24", "2001:db8:1::/48"]\n'
+        'ports = [5223]\nsource = "test"\n'
+    )
+    cat = Catalog.load([str(user)])
+    for ip in ("198.51.100.7", "::ffff:198.51.100.7", "198.51.7.1", "2001:db8:1::5", "2001:db8:2::5", "192.0.2.1"):
+        version, value = (4, int(ipaddress.ip_address(ip.removeprefix("::ffff:")))) if "." in ip else (
+            6, int(ipaddress.ip_address(ip)))
+        ranges = cat.ranges_of(version, value)
+        for port in (5223, 443, None):
+            assert cat.pick_range(ranges, port) == cat.match_ip(ip, port), (ip, port)
+    assert cat.match_ip("198.51.100.7", 5223).entry == "narrow"
+    assert cat.match_ip("198.51.100.7", 443).entry == "wide"
+    assert cat.match_ip("2001:db8:1::5", 443).matched == "2001:db8::/32"

@@ -118,3 +118,16 @@ def test_json_line_of_classified_flows():
             assert flow.json_line() == _dumps(flow), (folder.name, flow.id)
             checked += 1
     assert checked > 10
+
+
+def test_json_line_durations_and_equal_times():
+    """The quick paths for a zero duration (no times, one packet) and equal first/last times keep the text:
+    a negative zero stays ``-0.0``; NaN and infinite spans fall back to the encoder as before."""
+    times = [(None, None), (5.0, 5.0), (0.0, -0.0), (-0.0, 0.0), (1598605676.0000001, 1598605676.0000001),
+             (1.5, 1.5000004), (1.5, 1.5000005), (1e9, 1e9 + 1e-7), (100.0, 99.0)]
+    for i, (first, last) in enumerate(times):
+        flow = Flow(id=i, transport="tcp", client=Endpoint("127.0.0.2", 1), server=Endpoint("127.0.0.1", 2),
+                    first_seen=first, last_seen=last)
+        assert flow.json_line() == _dumps(flow), (first, last)
+    assert '"duration": -0.0' in Flow(1, "tcp", Endpoint("a", 1), Endpoint("b", 2), first_seen=0.0,
+                                      last_seen=-0.0).json_line()

@@ -320,3 +320,44 @@ def test_logs_asn_db_mmdb_overrides_for_login_origins(tmp_path, capsys):
     by_address = {o["address"]: o for o in json.loads(out)["origins"]}
     assert by_address["52.125.140.74"]["asn"] == 64501 and by_address["52.125.140.74"]["as_source"] == "asn.mmdb"
     assert by_address["52.125.138.94"]["asn"] == 8075  # outside the .mmdb's /22
+
+
+def test_ipv6_starts_sharing_their_upper_bits_are_found_as_a_full_search_finds_them(tmp_path):
+    """find() bisects the upper 64 bits, then whole starts among those sharing them (many /128 ranges inside
+    one /64 here): every answer equals a linear search over the elementary ranges."""
+    import random
+
+    rng = random.Random(64)
+    prefix = 0x2001_0DB8_0000_0001 << 64
+    rows6 = [(prefix, prefix | ((1 << 64) - 1), 65000, "the /64")]
+    rows6 += [(prefix | low, prefix | low, 65001 + i, f"host {i}") for i, low in enumerate(sorted(
+        rng.sample(range(1, 5000), 300)))]
+    rows6 += [((prefix + (1 << 64)) | 7, (prefix + (1 << 64)) | 9, 65999, "next /64, low bits only")]
+    table = RangeTable.build([(0, 0, 1, "zero")], rows6)
+    path = tmp_path / "t.bin"
+    path.write_bytes(table.encode())
+    loaded = RangeTable.load(path)
+    starts = [loaded._v6_start(k) for k in range(len(loaded.v6_high))]
+
+    def linear(value):
+        i = max(k for k, start in enumerate(starts) if start <= value)
+        pair = loaded.v6_index[i]
+        last = starts[i + 1] - 1 if i + 1 < len(starts) else (1 << 128) - 1
+        return (starts[i], last, loaded.pair_asn[pair - 1]) if pair else None
+
+    values = [prefix - 1, prefix, prefix | 4999, prefix | 5000, (1 << 128) - 1, 0]
+    values += [s + d for s in starts for d in (-1, 0, 1) if 0 <= s + d < (1 << 128)]
+    values += [prefix | rng.randrange(6000) for _ in range(2000)]
+    for t in (table, loaded):
+        for value in values:
+            hit = t.find(6, value)
+            assert (hit[:3] if hit else None) == linear(value), hex(value)
+
+
+def test_addresses_of_one_range_share_its_record_and_texts():
+    db = AsnDatabase.load()
+    first, second = db.lookup("52.125.138.94"), db.lookup("52.125.138.95")
+    assert first is second and first.asn == 8075
+    hit = db.lookup("2620:1ec:42::132")
+    assert hit is not None
+    assert hit.first == str(ipaddress.ip_address(hit.first)) and hit.last == str(ipaddress.ip_address(hit.last))

@@ -31,7 +31,9 @@ def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
     for start in range(0, max(len(flows), 1), BATCH):
         part = flows[start:start + BATCH]
         if fmt == "jsonl":
-            yield "".join([f.json_line() + "\n" for f in part])
+            lines = [f.json_line() for f in part]
+            lines.append("")  # the last line's newline
+            yield "\n".join(lines)
         elif fmt == "zeek":
             yield conn_lines(part)
         else:
