@@ -61,11 +61,11 @@ def load(paths: list[str], case: Case | None = None, digest: bool = True) -> Cap
             with progress_bar(os.path.basename(path), os.path.getsize(path)) as advance:
                 part = load_capture(path, input_index=index, progress=advance, case=case, digest=digest)
         offset = len(merged.flows)
-        for flow in part.flows:
-            flow.id += offset
-            flow.input_index = index
-        for hit in part.hits:
-            hit.flow_id += offset
+        if offset:  # ids go on from the inputs before (the loaders number from 1 and set input_index)
+            for flow in part.flows:
+                flow.id += offset
+            for hit in part.hits:
+                hit.flow_id += offset
         merged.inputs.extend(part.inputs)
         merged.flows.extend(part.flows)
         merged.dns.extend(part.dns)
