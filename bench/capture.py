@@ -7,7 +7,8 @@ Builds (or reuses) deterministic captures in bench-data/: the synthetic mix of b
 file (bench.realmix: every Ethernet frame of ../shared/captures, then remapped copies; skipped with a
 message when that folder is absent); a flow-heavy file (bench.gen's flow-heavy mix: about 40,000 flows in
 300,000 packets); and a big file for memory. Runs each tool in its own
-process, and measures wall time and peak RSS (``os.wait4`` rusage of that process and its children).
+process (started from ``bench/launch.py``), and measures wall time and peak RSS (``os.wait4`` rusage of that
+process and its children).
 maildetour and the tshark conversation pass are timed in alternating rounds; the speed target is judged
 on the median of the rounds' ratios. Prints a table with the ratios against the tshark conversation pass,
 checks the targets, and cross-checks maildetour's flow table against tshark's conversation totals.
@@ -25,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,29 +69,24 @@ class Run:
         return self.packets / self.wall if self.wall else 0.0
 
 
+LAUNCH = str(Path(__file__).with_name("launch.py"))
+
+
 def timed(tool: str, argv: list[str], packets: int, timeout: float, keep_stdout: bool = False) -> Run:
-    """Run ``argv`` alone; wall time by the clock, peak RSS from the child's own rusage (ru_maxrss, KiB)."""
+    """Run ``argv`` alone, started by ``bench/launch.py`` (a small process, so that the peak RSS is the
+    tool's own, see there): wall time, CPU time and peak RSS (ru_maxrss) of the tool and its children."""
     run = Run(tool, packets)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        began = time.perf_counter()
-        try:
-            proc = subprocess.Popen(
-                argv, stdout=out if keep_stdout else subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL
-            )
-        except OSError as exc:
-            run.exit_code, run.error = 127, f"cannot start: {exc.strerror}"
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix=".json") as result:
+        subprocess.run([sys.executable, "-S", LAUNCH, result.name, str(timeout), *argv],
+                       stdout=out if keep_stdout else subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                       check=True)
+        report = json.loads(Path(result.name).read_text(encoding="utf-8"))
+        run.exit_code = report["exit_code"]
+        if "error" in report:
+            run.error = report["error"]
             return run
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        run.wall = time.perf_counter() - began
-        run.rss_mb = usage.ru_maxrss / 1024
-        run.cpu = usage.ru_utime + usage.ru_stime
-        run.exit_code = proc.returncode
+        run.wall, run.cpu, run.rss_mb = report["wall"], report["cpu"], report["rss_kib"] / 1024
         if keep_stdout:
             out.seek(0)
             run.stdout = out.read().decode("utf-8", "replace")
