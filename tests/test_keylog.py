@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,23 @@ def _tcpdump(tcpdump: str, out: Path, expression: str = "tcp and (host 127.0.0.1
     return proc
 
 
+def _stop_tcpdump(proc: subprocess.Popen, out: Path) -> None:
+    """Stop tcpdump once every packet sent so far is in ``out``.
+
+    tcpdump reads the kernel's buffer in order, so a marker sent last proves that the packets before it are
+    written (-U writes each packet); stopping without it lost the last connection's packets now and then.
+    """
+    marker = b"maildetour-capture-end-" + os.urandom(8).hex().encode()
+    with socket.create_server((HOST, 0)) as listener:
+        with socket.create_connection(listener.getsockname()[:2], timeout=10) as sock:
+            sock.sendall(marker)
+            deadline = time.monotonic() + 10
+            while marker not in out.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.05)
+    proc.terminate()
+    proc.wait(10)
+
+
 def test_keylog_reveals_http_host_and_mail_commands_inside_tls(tmp_path: Path) -> None:
     tcpdump, _ = require_tool("tcpdump"), require_tool("tshark")
     cert, key = _cert(tmp_path)
@@ -115,8 +133,7 @@ def test_keylog_reveals_http_host_and_mail_commands_inside_tls(tmp_path: Path) -
                           [b"EHLO phone.local\r\n", b"AUTH PLAIN " + plain + b"\r\n"],
                           [b"250 mx\r\n", b"235 2.7.0 Authentication successful\r\n"])
     finally:
-        proc.terminate()
-        proc.wait(10)
+        _stop_tcpdump(proc, pcap)
     assert os.path.getsize(keylog) > 0
     web = Flow(1, "tcp", *web_ends, app_protocol="tls")
     imap = Flow(2, "tcp", *imap_ends, app_protocol="imaps")

@@ -22,7 +22,7 @@ import pytest
 from analysis.capture.tlscanary import CHUNK
 from analysis.lab.ca import LabCA
 from tests.conftest import require_tool
-from tests.test_keylog import HOST, IMAP_HOST, _serve, _tcpdump
+from tests.test_keylog import HOST, IMAP_HOST, _serve, _stop_tcpdump, _tcpdump
 
 SECRET = "Canary-TLS-Pa55!/x"  # "!" and "/" change under URL encoding
 USER = "lft2"
@@ -113,8 +113,7 @@ def _record(tmp: Path) -> tuple[Path, Path, dict[str, tuple[str, int]]]:
                                  [f"a1 LOGIN {USER} {SECRET}\r\n".encode()], [b"a1 OK\r\n"], mail),
         }
     finally:
-        proc.terminate()
-        proc.wait(10)
+        _stop_tcpdump(proc, pcap)
     return pcap, keylog, ends
 
 
