@@ -324,3 +324,15 @@ def test_pcapdroid_captures_same_as_plain(tmp_path, monkeypatch):
         assert plain["flows"] and all(f["app"]["source"] == "pcapdroid" for f in plain["flows"])
     assert bulk_frames(tmp_path / "pd.pcapng", 8)[1] > 20  # settled TLS conversations counted in bulk
     assert bulk_frames(tmp_path / "pd.pcap", 8)[1] == 0
+
+
+def test_a_conversation_with_itself_is_counted_in_one_direction(tmp_path, monkeypatch):
+    """Both ends the same address and port: every frame goes from A to B, as tshark's conversation table
+    counts it (until 2026-12-05 the table counted the first frame from A and the rest from B)."""
+    path = tmp_path / "self.pcap"
+    same = IP(src="127.0.0.5", dst="127.0.0.5")
+    wrpcap(str(path), [ETH / same / UDP(sport=5000, dport=5000) / (b"x" * n) for n in (1, 2, 3)]
+           + [ETH / same / TCP(sport=6000, dport=6000, flags=f) for f in ("S", "A", "A")])
+    plain = same_as_plain(path, monkeypatch, sizes=(1, 2, 8192))
+    counts = [(f["transport"], f["c2s"]["packets"], f["s2c"]["packets"]) for f in plain["flows"]]
+    assert counts == [("udp", 3, 0), ("tcp", 3, 0)]

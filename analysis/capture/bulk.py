@@ -39,7 +39,7 @@ from analysis.capture.ip import CARRIERS_V4, CARRIERS_V6, PORTS, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
 if TYPE_CHECKING:
-    from analysis.capture.conversations import ConversationTable
+    from analysis.capture.conversations import Conv, ConversationTable
     from analysis.capture.reader import CaptureReader
 
 BATCH = 8192  # frames decoded at once (their pages of the file stay mapped until the batch is done)
@@ -487,7 +487,7 @@ class _Keys:
 
     def __init__(self, counter: BulkCounter, c: Columns, d: Decoded, plain: np.ndarray) -> None:
         self.convs: list = []
-        self._slot: dict[int, int] = {}
+        self._slot: dict[Conv, int] = {}  # by identity (id() would raise an audit event per call)
         self._index: dict[tuple[int, bytes], int] | None = None
         if not len(plain):
             self.inv, self.bytes, self.protos = plain, [], []
@@ -507,15 +507,16 @@ class _Keys:
         plus 1 for a key of side B); ``(-1, (conversation, inspector, from client?, code))`` when it only
         waits for its inspector (a UDP conversation, or TCP with both sequence bases known); else
         ``(-1, None)``: the table must see its frames."""
-        entry = self._live[self.protos[j] != TCP].get(self.bytes[j])
-        if entry is None:
+        key = self.bytes[j]
+        conv = self._live[self.protos[j] != TCP].get(key)
+        if conv is None:
             return -1, None
-        conv, is_a = entry
+        is_a = key == conv.key
         if conv.todo and conv.proto == TCP and (conv.base_a is None or conv.base_b is None):
             return -1, None
-        slot = self._slot.get(id(conv))
+        slot = self._slot.get(conv)
         if slot is None:
-            slot = self._slot[id(conv)] = len(self.convs)
+            slot = self._slot[conv] = len(self.convs)
             self.convs.append(conv)
         code = slot * 2 + (not is_a)
         if not conv.todo:

@@ -58,6 +58,7 @@ class Conv:
         "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
         "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
         "client_is_a", "inspector", "querier", "todo", "index", "a_pay", "b_pay", "controls", "first", "want",
+        "key",
     )
 
     def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
@@ -83,6 +84,7 @@ class Conv:
         self.todo = True  # something is still to learn from its packets (see ConversationTable.run)
         self.index = 0  # its place in ConversationTable.convs
         self.inspector: FlowInspector | InspectorProxy = None  # type: ignore[assignment]  # set by the table
+        self.key = b""  # side A's key in the table's lookup (a frame with another key came from side B)
 
     def _querier(self) -> str | None:
         """The DNS client's address text for a flow on port 53 (the side not on 53), else None."""
@@ -171,8 +173,8 @@ class ConversationTable:
         self.unknown_linktypes: dict[int, int] = {}
         self.dns = DnsEntries()  # one entry per query name seen on port 53
         # key: source and destination address, source and destination port, as in the IP and L4 headers
-        self._live_tcp: dict[bytes, tuple[Conv, bool]] = {}
-        self._live_udp: dict[bytes, tuple[Conv, bool]] = {}
+        self._live_tcp: dict[bytes, Conv] = {}  # each conversation under both sides' keys (Conv.key: A's)
+        self._live_udp: dict[bytes, Conv] = {}
         self._ip = IpDecoder()
         self._dns_cache = MessageCache()
         self.flow_of: dict[int, Flow] = {}  # id(conv) -> its Flow, for the canary search's hits
@@ -248,20 +250,20 @@ class ConversationTable:
                     pay = l4end - p - ((offflags >> 12) << 2)  # payload bytes, as captured
                     if pay < 0:
                         pay = 0
-                    entry = live_tcp.get(key)
-                    if entry is None or flags & CONTROL or entry[0].todo:  # else only counted: no need
+                    conv = live_tcp.get(key)
+                    if conv is None or flags & CONTROL or conv.todo:  # else only counted: no need
                         sport, dport, seq = l4head(b, p)
                 else:
                     if p + 8 > l4end:
                         continue
                     flags = 0
                     pay = l4end - p - 8
-                    entry = live_udp.get(key)
-                if entry is None:
+                    conv = live_udp.get(key)
+                if conv is None:
                     conv = new_conv(proto, key, sport, dport, frame, ts, flags)
                     is_a = True
                 else:
-                    conv, is_a = entry
+                    is_a = key == conv.key
                     if flags & 0x12 == SYN:
                         base = conv.base_a if is_a else conv.base_b
                         if base is not None and base != seq:  # a new connection on the same ports
@@ -387,8 +389,8 @@ class ConversationTable:
         conv.index = len(self.convs)
         self.convs.append(conv)
         live = self._live_tcp if proto == TCP else self._live_udp
-        live[key] = (conv, True)
-        live[dst + src + PORTS(dport, sport)] = (conv, False)
+        conv.key = key
+        live[key] = live[dst + src + PORTS(dport, sport)] = conv
         return conv
 
     def flows(self, input_index: int = 0) -> list[Flow]:

@@ -11,8 +11,8 @@ costs the parent a small tuple, no copy. The child feeds them to one
 FlowInspector per conversation in the order they were sent, the order of the inline path, and writes the
 index of each inspector that turns done to a second pipe. The parent stops sending that conversation's
 payloads once it has read the index; payloads sent meanwhile are ignored by the done inspector, so the
-result does not depend on timing. At the end the child returns one ``Inspection`` per conversation and
-the DNS entries.
+result does not depend on timing. At the end the child returns one ``Inspection`` per conversation (a
+plain tuple; equal results as one object) and the DNS entries.
 
 No deadlock: the child writes at most one notice per batch, 4 bytes per finished conversation, and the
 parent reads them after every batch it sends, so the notice pipe never holds more than the batches in the
@@ -249,6 +249,7 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
     capture = _MappedCapture(capture_fd)
     inspectors: list[FlowInspector | _Finished] = []  # a finished one is replaced by its result at once
     results: list[tuple | None] = []
+    plain = _plain_result({})
     queriers: list[str | None] = []
     notify = os.fdopen(notify_fd, "wb", buffering=0)
     while True:
@@ -277,7 +278,7 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
                 dns.take(queriers[idx], insp.dns)
             if insp.done:
                 finished.append(idx)
-                results[idx] = tuple(insp.result())
+                results[idx] = plain(insp.result())
                 inspectors[idx] = FINISHED
         if finished:
             notify.write(finished.tobytes())
@@ -286,9 +287,20 @@ def serve(events_fd: int, notify_fd: int, capture_fd: int, results_out) -> None:
         if results[idx] is None:
             if insp.dns:
                 dns.take(queriers[idx], insp.dns)
-            results[idx] = tuple(insp.result())
+            results[idx] = plain(insp.result())
     pickle.dump((results, dns), results_out, pickle.HIGHEST_PROTOCOL)
     results_out.flush()
+
+
+def _plain_result(seen: dict[tuple, tuple]):
+    """``Inspection`` -> a plain tuple of tuples, the same object for equal results (pickle then writes it
+    once and the parent loads it once: most flows share a handful of results)."""
+
+    def plain(result: tuple) -> tuple:
+        flat = tuple(tuple(v) if type(v) is list else v for v in result)
+        return seen.setdefault(flat, flat)
+
+    return plain
 
 
 def main() -> int:
