@@ -138,17 +138,20 @@ def cmd_flows(args) -> int:
     from analysis.pipeline import flow_table
     from analysis.report.flowlist import iter_flows
 
-    # classified, with the servers' AS; redacted with a canary
+    # classified, with the servers' AS; redacted with a canary; made as they are written
     case = _with_app(_case(args), args.app)
-    capture = flow_table(args.captures, case, args.catalog or [], args.asn_db or [])
+    table = flow_table(args.captures, case, args.catalog or [], args.asn_db or [])
     if args.app or args.app_report:  # the table keeps every app's flows unless --app names one
         from analysis.apps.analyze import scope_flow_table
+        from analysis.model import FlowStream
 
+        capture = table.capture()  # the attribution looks at every flow
         for line in scope_flow_table(capture, case, args.app, args.app_report):
             print(f"maildetour: warning: {line}", file=sys.stderr)
+        table = FlowStream.of(capture)
     fmt = pick_format(args.format, args.output, FLOW_FORMATS, "table")
-    write_output(args.output, iter_flows(capture, fmt))  # written piece by piece: big tables
-    typed = [{**info.to_json(), "path": info.path} for info in capture.inputs]  # stderr names them as typed
+    write_output(args.output, iter_flows(table, fmt))  # written piece by piece: big tables
+    typed = [{**info.to_json(), "path": info.path} for info in table.inputs]  # stderr names them as typed
     return _exit_for({"inputs": typed})  # one stderr line per damage
 
 

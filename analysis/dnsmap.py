@@ -13,6 +13,7 @@ from analysis.addresses import canonical
 from analysis.model import DnsEntry, Flow
 
 MAX_NAMES = 200_000  # bound on distinct names kept (a hostile capture cannot grow the map without limit)
+CACHE_LIMIT = 65_536  # server addresses whose names DnsNames keeps at once
 
 
 def _key(name: str) -> str:
@@ -127,19 +128,31 @@ class DnsMap:
         return len(self._spelling)
 
 
-def attach_dns_names(flows: list[Flow], entries: list[DnsEntry]) -> None:
+def attach_dns_names(flows: Iterable[Flow], entries: list[DnsEntry]) -> None:
     """Add to each flow's ``names.dns`` every name that resolved to its server address."""
-    dmap = DnsMap(entries)
-    if not len(dmap):
-        return
-    cache: dict[str, list[str]] = {}
-    for flow in flows:
-        ip = flow.server.ip
-        names = cache.get(ip)
-        if names is None:
-            names = cache[ip] = dmap.names_for(ip)
-        for name in names:
-            flow.names.add("dns", name)
+    DnsNames(entries).attach(flows)
+
+
+class DnsNames:
+    """``attach_dns_names`` for flows that come in parts: the map is built once."""
+
+    def __init__(self, entries: list[DnsEntry]) -> None:
+        self._map = DnsMap(entries)
+        self._cache: dict[str, list[str]] = {}  # server address -> its names
+
+    def attach(self, flows: Iterable[Flow]) -> None:
+        if not len(self._map):
+            return
+        cache = self._cache
+        for flow in flows:
+            ip = flow.server.ip
+            names = cache.get(ip)
+            if names is None:
+                if len(cache) >= CACHE_LIMIT:
+                    cache.clear()
+                names = cache[ip] = self._map.names_for(ip)
+            for name in names:
+                flow.names.add("dns", name)
 
 
 ADDRESS_TYPES = frozenset({"A", "AAAA", "CNAME"})

@@ -8,6 +8,7 @@ the report code never guesses at attribute names.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -416,3 +417,27 @@ class Capture:
     @property
     def complete(self) -> bool:
         return all(i.complete for i in self.inputs)
+
+    def records(self) -> Iterator[list[Flow]]:
+        """The flows as one part (what ``CountedCapture.records`` gives in many)."""
+        if self.flows:
+            yield self.flows
+
+
+@dataclass(slots=True)
+class FlowStream:
+    """Flow records of one or more inputs, made as ``parts`` is taken (lists of flows in id order; once), with
+    the inputs' descriptions and DNS entries. The inputs' warnings are complete once every part is taken."""
+
+    inputs: list[InputInfo]
+    dns: list[DnsEntry]
+    parts: Iterator[list[Flow]]
+
+    @classmethod
+    def of(cls, capture: Capture) -> FlowStream:
+        return cls(capture.inputs, capture.dns, capture.records())
+
+    def capture(self) -> Capture:
+        """Every part at once."""
+        flows = [flow for part in self.parts for flow in part]
+        return Capture(inputs=self.inputs, flows=flows, dns=self.dns)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from analysis.capture import load_capture
+from analysis.capture import CountedCapture, count_capture
 from analysis.capture.decrypt import apply_keylog
 from analysis.case import Case
 from analysis.catalog import Catalog
@@ -21,7 +21,7 @@ from analysis.errors import InputError
 from analysis.inputkind import sniff
 from analysis.leaks import leak_findings
 from analysis.logs.correlate import correlate_logs
-from analysis.model import Capture, DnsEntry, Flow
+from analysis.model import Capture, DnsEntry, Flow, FlowStream, InputInfo
 from analysis.owners import AsnDatabase, annotate
 from analysis.progress import progress_bar
 from analysis.rdap import Rdap
@@ -50,33 +50,60 @@ def load(paths: list[str], case: Case | None = None, digest: bool = True) -> Cap
     """Read every input into one Capture; flow ids are renumbered to be unique across inputs. With a case, the
     raw hits of its canary and account names too, and only its devices' flows when it names devices. ``digest``
     False: no SHA-256 of the capture files (``inputs[].sha256`` left empty; for output that does not show it)."""
+    sources = _read_all(paths, case, digest)
+    flows = [flow for part in _records(sources, case) for flow in part]
+    hits = [hit for source in sources for hit in source.hits]
+    if case is not None and case.devices:
+        kept = {f.id for f in flows}
+        hits = [h for h in hits if h.flow_id in kept]
+    return Capture(inputs=[info for source in sources for info in source.inputs], flows=flows,
+                   dns=_dns(sources, case), hits=hits)
+
+
+def _read_all(paths: list[str], case: Case | None, digest: bool) -> list[Capture | CountedCapture]:
+    """Every input read to its end; capture files up to their flow records (made as they are taken)."""
     kinds = [sniff(path) for path in paths]  # fail fast, before any work, on an unreadable input
-    merged = Capture()
+    sources: list[Capture | CountedCapture] = []
     for index, (path, kind) in enumerate(zip(paths, kinds, strict=True)):
         if kind == "mitm":
             from analysis.sources.mitm import load_mitm  # mitmproxy: imported only for its flow files
 
-            part = load_mitm(path, input_index=index, case=case)
+            sources.append(load_mitm(path, input_index=index, case=case))
         else:
             with progress_bar(os.path.basename(path), os.path.getsize(path)) as advance:
-                part = load_capture(path, input_index=index, progress=advance, case=case, digest=digest)
-        offset = len(merged.flows)
-        if offset:  # ids go on from the inputs before (the loaders number from 1 and set input_index)
-            for flow in part.flows:
-                flow.id += offset
-            for hit in part.hits:
+                sources.append(count_capture(path, input_index=index, progress=advance, case=case, digest=digest))
+    return sources
+
+
+def _records(sources: list[Capture | CountedCapture], case: Case | None) -> Iterator[list[Flow]]:
+    """Every input's flow records in parts. Ids go on from the inputs before (each input numbers from 1),
+    its hits too once its records are made; with a case that names devices, only their flows."""
+    keep = set(case.devices) if case is not None and case.devices else None
+    offset = 0
+    for source in sources:
+        made = 0
+        for part in source.records():
+            made += len(part)
+            if offset:
+                for flow in part:
+                    flow.id += offset
+            if keep is not None:
+                part = [f for f in part if f.client.ip in keep]
+            if part:
+                yield part
+        if offset:
+            for hit in source.hits:
                 hit.flow_id += offset
-        merged.inputs.extend(part.inputs)
-        merged.flows.extend(part.flows)
-        merged.dns.extend(part.dns)
-        merged.hits.extend(part.hits)
+        offset += made
+
+
+def _dns(sources: list[Capture | CountedCapture], case: Case | None) -> list[DnsEntry]:
+    """The inputs' DNS entries; with a case that names devices, only their queries."""
+    dns = [entry for source in sources for entry in source.dns]
     if case is not None and case.devices:
         keep = set(case.devices)
-        merged.flows = [f for f in merged.flows if f.client.ip in keep]
-        merged.dns = [d for d in merged.dns if d.client in keep]
-        kept = {f.id for f in merged.flows}
-        merged.hits = [h for h in merged.hits if h.flow_id in kept]
-    return merged
+        dns = [d for d in dns if d.client in keep]
+    return dns
 
 
 def _classify(capture: Capture, case: Case, catalog_paths: list[str] | tuple[str, ...] = ()) -> Catalog:
@@ -87,23 +114,38 @@ def _classify(capture: Capture, case: Case, catalog_paths: list[str] | tuple[str
 
 
 def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[str, ...] = (),
-               asn_db: list[str] | tuple[str, ...] = ()) -> Capture:
+               asn_db: list[str] | tuple[str, ...] = ()) -> FlowStream:
     """``maildetour flows``: the inputs' flows classified as ``analyze`` classifies them, with their servers'
     AS (``asn_db``: --asn-db files), every text redacted when the case's canary is set. No verdict and no
-    canary search (the table shows no findings)."""
+    canary search (the table shows no findings). The records are made, classified and redacted a part at a
+    time as the stream is taken, so a caller that writes them as they come never holds them all."""
     owners_db = AsnDatabase.load(asn_db)  # a bad --asn-db file fails before the long read
+    catalog = Catalog.load(catalog_paths)
     # the device filter, not the search; no file hashes (the table does not show them)
-    capture = load(paths, dataclasses.replace(case, _canary=None), digest=False)
-    _classify(capture, case, catalog_paths)
-    annotate(capture.flows, owners_db)
+    sources = _read_all(paths, dataclasses.replace(case, _canary=None), digest=False)
+    dns = _dns(sources, case)
+    classifier = Classifier(case, catalog)
+    classifier.learn_dns(dns)  # every input's answers, before the first flow is classified
+    inputs = [info for source in sources for info in source.inputs]
+    return FlowStream(inputs, dns, _table_parts(_records(sources, case), classifier, owners_db, case, inputs))
+
+
+def _table_parts(parts: Iterator[list[Flow]], classifier: Classifier, owners_db: AsnDatabase, case: Case,
+                 inputs: list[InputInfo]) -> Iterator[list[Flow]]:
+    """``flow_table``'s parts: classified, with AS, redacted; the inputs' descriptions redacted at the end."""
     redactor = case.redactor()
+    for part in parts:
+        for flow in part:
+            classifier.classify_flow(flow)
+        annotate(part, owners_db)
+        if redactor.secrets:
+            for flow in part:
+                if redactor.found_in(flow.json_line()):  # all the flow's texts in one string: a quick test first
+                    redact_record(flow, redactor)
+        yield part
     if redactor.secrets:
-        for flow in capture.flows:
-            if redactor.found_in(flow.json_line()):  # all the flow's texts in one string: a quick test first
-                redact_record(flow, redactor)
-        for info in capture.inputs:
+        for info in inputs:
             redact_record(info, redactor)
-    return capture
 
 
 def logs_view(paths: list[str], case: Case, year: int | None = None, lang: str = "en",

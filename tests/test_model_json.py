@@ -112,7 +112,8 @@ def test_json_line_of_classified_flows():
         if not (folder / "phone.pcapng").is_file():
             continue
         case = load_case(str(folder / "case.toml"), environ={})
-        capture = flow_table([str(folder / "phone.pcapng")], case, [str(ROOT / "analysis/data/lab-catalog.toml")])
+        capture = flow_table([str(folder / "phone.pcapng")], case,
+                             [str(ROOT / "analysis/data/lab-catalog.toml")]).capture()
         for flow in capture.flows:
             assert flow.evidence is not None
             assert flow.json_line() == _dumps(flow), (folder.name, flow.id)

@@ -4,7 +4,8 @@ description. Nothing here classifies: the pipeline does, afterwards."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import batched
 
 from analysis.capture.canaryhits import PayloadHits
 from analysis.capture.conversations import ConversationTable
@@ -12,11 +13,12 @@ from analysis.capture.linklayer import SUPPORTED_LINKTYPES, linktype_name
 from analysis.capture.parallel import RemoteInspection, worth_a_worker
 from analysis.capture.reader import CaptureReader
 from analysis.case import Case
-from analysis.dnsmap import attach_dns_names
+from analysis.dnsmap import DnsNames
 from analysis.errors import InputError
-from analysis.model import Capture
+from analysis.model import CanaryHit, Capture, Flow
 
 BULK_MIN_BYTES = 16 << 20  # smaller captures are read faster without importing numpy
+RECORDS_PART = 512  # flow records made, classified and written at a time by a caller that streams them
 
 
 def worth_bulk(path: str) -> bool:
@@ -30,7 +32,14 @@ def worth_bulk(path: str) -> bool:
 def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
                  case: Case | None = None, parallel: bool | None = None, bulk: bool | None = None,
                  digest: bool = True) -> Capture:
-    """Read one capture file in a single streaming pass.
+    """Read one capture file in a single streaming pass: ``count_capture``, then every flow record at once."""
+    return count_capture(path, input_index, progress, case, parallel, bulk, digest).capture()
+
+
+def count_capture(path: str, input_index: int = 0, progress: Callable[[int], None] | None = None,
+                  case: Case | None = None, parallel: bool | None = None, bulk: bool | None = None,
+                  digest: bool = True) -> CountedCapture:
+    """Read one capture file in a single streaming pass, up to its flow records (``CountedCapture``).
 
     Raises InputError when nothing can be read; a file damaged later gives everything read up to the
     damage, with ``complete=False``, the byte offset and a warning in its InputInfo. With a ``case`` whose
@@ -58,29 +67,49 @@ def load_capture(path: str, input_index: int = 0, progress: Callable[[int], None
             run_bulk(table, reader)
         else:
             table.run(reader.records())
-        return _finish(path, input_index, reader, table, canary)
+        table.end()
+        return CountedCapture(path, input_index, reader, table, canary)
     finally:
         if remote is not None:
             remote.close()
 
 
-def _finish(path: str, input_index: int, reader: CaptureReader, table: ConversationTable,
-            canary: PayloadHits | None) -> Capture:
-    """The table's flows, DNS entries and canary hits; warnings for what could not be read."""
-    info = reader.info
-    info.packets = table.frames
-    if reader.interfaces and not any(lt in SUPPORTED_LINKTYPES for lt in reader.interfaces):
-        names = ", ".join(sorted({linktype_name(lt) for lt in reader.interfaces}))
-        raise InputError(path, f"unsupported link type on every interface: {names}")
-    for lt, count in sorted(table.unknown_linktypes.items()):
-        info.warnings.append(f"{count} frames with unsupported link type {linktype_name(lt)} skipped")
-    lost = table.unassembled_datagrams()
-    if lost:
-        info.warnings.append(f"{lost} fragmented IP datagrams could not be reassembled (fragments missing)")
-    flows = table.flows(input_index)
-    info.warnings.extend(reader.apps.attach(flows))  # PCAPdroid's app of each flow
-    dns = table.dns.entries()
-    attach_dns_names(flows, dns)
-    hits = canary.hits(table.flow_of) if canary is not None else []
-    return Capture(inputs=[info], flows=flows, dns=dns, hits=hits)
+class CountedCapture:
+    """A capture read to its end: its description (``info``) and DNS entries (``dns``) at once, its flow
+    records as they are taken from ``records`` (once), with their app and DNS names; the canary hits and
+    PCAPdroid's warnings once every record is made."""
 
+    def __init__(self, path: str, input_index: int, reader: CaptureReader, table: ConversationTable,
+                 canary: PayloadHits | None) -> None:
+        info = reader.info
+        info.packets = table.frames
+        if reader.interfaces and not any(lt in SUPPORTED_LINKTYPES for lt in reader.interfaces):
+            names = ", ".join(sorted({linktype_name(lt) for lt in reader.interfaces}))
+            raise InputError(path, f"unsupported link type on every interface: {names}")
+        for lt, count in sorted(table.unknown_linktypes.items()):
+            info.warnings.append(f"{count} frames with unsupported link type {linktype_name(lt)} skipped")
+        lost = table.unassembled_datagrams()
+        if lost:
+            info.warnings.append(f"{lost} fragmented IP datagrams could not be reassembled (fragments missing)")
+        self.info, self.dns = info, table.dns.entries()
+        self.inputs = [info]
+        self.hits: list[CanaryHit] = []  # the raw canary hits, once every record is made
+        self.input_index = input_index
+        self._apps, self._table, self._canary = reader.apps, table, canary
+
+    def records(self, part: int = RECORDS_PART) -> Iterator[list[Flow]]:
+        """The flow records in parts of up to ``part`` flows, in id order."""
+        dns_names = DnsNames(self.dns)
+        for flows in batched(self._table.records(self.input_index), part):
+            flows = list(flows)
+            self._apps.attach(flows)  # PCAPdroid's app of each flow
+            dns_names.attach(flows)
+            yield flows
+        self.info.warnings.extend(self._apps.warnings())
+        if self._canary is not None:
+            self.hits = self._canary.hits(self._table.flow_of)
+
+    def capture(self) -> Capture:
+        """Every record at once, with the hits."""
+        flows = [flow for part in self.records() for flow in part]
+        return Capture(inputs=self.inputs, flows=flows, dns=self.dns, hits=self.hits)

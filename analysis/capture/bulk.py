@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from analysis.capture.connstate import CONTROL
-from analysis.capture.conversations import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections
-from analysis.capture.ip import CARRIERS_V4, CARRIERS_V6, PORTS, TUNNEL_PORTS
+from analysis.capture.conversations import ACK, FIRST_SLOT, SYN, TCP, UDP, few_collections, reverse_key
+from analysis.capture.ip import CARRIERS_V4, CARRIERS_V6, TUNNEL_PORTS
 from analysis.capture.linklayer import ETH_IPV4, ETH_IPV6, MPLS, PPPOE_SESSION, VLAN_TAGS
 
 if TYPE_CHECKING:
@@ -533,8 +533,7 @@ class _Keys:
         index = self._numbers()
         found = []
         for conv in convs:
-            for key in (conv.a_ip + conv.b_ip + PORTS(conv.a_port, conv.b_port),
-                        conv.b_ip + conv.a_ip + PORTS(conv.b_port, conv.a_port)):
+            for key in (conv.key, reverse_key(conv.key, conv.a_port, conv.b_port)):
                 n = index.get((conv.proto, key), -1)
                 if n >= 0:
                     found.append(n)

@@ -8,19 +8,19 @@ the addon see inside.
 from __future__ import annotations
 
 from analysis.canary import TCP, UDP, CanaryMatch, CanaryMatcher, CanaryStream
-from analysis.model import CanaryHit, Flow
+from analysis.model import CanaryHit
 
 MAX_HITS = 10_000
 
 
 class PayloadHits:
     """The flow table feeds it per packet with its own connection object as ``owner``; ``hits`` maps the
-    owners to the Flow records made at the end."""
+    owners to the ids of the flow records made at the end."""
 
     def __init__(self, matcher: CanaryMatcher) -> None:
         self.matcher = matcher
-        self._hits: dict[tuple[int, str, str], tuple[object, CanaryMatch, str, int]] = {}  # the first of each
-        self._streams: dict[int, CanaryStream] = {}
+        self._hits: dict[tuple[object, str, str], tuple[object, CanaryMatch, str, int]] = {}  # the first of each
+        self._streams: dict[object, CanaryStream] = {}  # by owner (its identity)
 
     @property
     def active(self) -> bool:
@@ -31,17 +31,17 @@ class PayloadHits:
         if len(self._hits) >= MAX_HITS:
             return
         if transport == "tcp":
-            stream = self._streams.get(id(owner))
+            stream = self._streams.get(owner)
             if stream is None:
-                stream = self._streams[id(owner)] = self.matcher.stream()
+                stream = self._streams[owner] = self.matcher.stream()
             found, where = stream.feed(payload), TCP
         else:
             found, where = self.matcher.scan(payload), UDP
         for match in found:
-            self._hits.setdefault((id(owner), match.label, match.form),
+            self._hits.setdefault((owner, match.label, match.form),
                                   (owner, match, f"{where} (frame {frame})", frame))
 
-    def hits(self, flow_of: dict[int, Flow]) -> list[CanaryHit]:
-        """The hits in the order found, ``flow_of`` mapping ``id(owner)`` to its Flow."""
-        return [CanaryHit(flow_of[id(owner)].id, match.label, match.form, match.severity, where, frame)
-                for owner, match, where, frame in self._hits.values() if id(owner) in flow_of]
+    def hits(self, flow_of: dict) -> list[CanaryHit]:
+        """The hits in the order found, ``flow_of`` mapping each owner to its flow's id."""
+        return [CanaryHit(flow_of[owner], match.label, match.form, match.severity, where, frame)
+                for owner, match, where, frame in self._hits.values() if owner in flow_of]

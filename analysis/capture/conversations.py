@@ -55,16 +55,16 @@ class Conv:
     """One conversation while the capture is read; side A sent the first packet."""
 
     __slots__ = (
-        "proto", "a_ip", "a_port", "b_ip", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
+        "proto", "key", "a_port", "b_port", "first_frame", "last_frame", "first_ts", "last_ts",
         "a_pkts", "a_bytes", "b_pkts", "b_bytes", "syn_from_a", "synack_from_a", "base_a", "base_b",
         "client_is_a", "inspector", "querier", "todo", "index", "a_pay", "b_pay", "controls", "first", "want",
-        "key",
     )
 
-    def __init__(self, proto: int, a_ip: bytes, a_port: int, b_ip: bytes, b_port: int, frame: int, ts: float,
+    def __init__(self, proto: int, key: bytes, a_port: int, b_port: int, frame: int, ts: float,
                  flags: int) -> None:
         self.proto = proto
-        self.a_ip, self.a_port, self.b_ip, self.b_port = a_ip, a_port, b_ip, b_port
+        self.key = key  # side A's address, B's address, A's and B's port: A's key in the table's lookup
+        self.a_port, self.b_port = a_port, b_port
         self.first_frame = self.last_frame = frame
         self.first_ts = self.last_ts = ts
         self.a_pkts = self.a_bytes = self.b_pkts = self.b_bytes = 0
@@ -84,17 +84,22 @@ class Conv:
         self.todo = True  # something is still to learn from its packets (see ConversationTable.run)
         self.index = 0  # its place in ConversationTable.convs
         self.inspector: FlowInspector | InspectorProxy = None  # type: ignore[assignment]  # set by the table
-        self.key = b""  # side A's key in the table's lookup (a frame with another key came from side B)
+
+    def addresses(self) -> tuple[bytes, bytes]:
+        """Side A's and side B's address (kept in ``key`` only: a conversation holds no other copy)."""
+        n = (len(self.key) - 4) >> 1
+        return self.key[:n], self.key[n:2 * n]
 
     def _querier(self) -> str | None:
         """The DNS client's address text for a flow on port 53 (the side not on 53), else None."""
         if DNS_PORT not in (self.a_port, self.b_port):
             return None
+        a_ip, b_ip = self.addresses()
         if self.a_port == DNS_PORT != self.b_port:
-            return _ip_text(self.b_ip)
+            return _ip_text(b_ip)
         if self.b_port == DNS_PORT != self.a_port:
-            return _ip_text(self.a_ip)
-        return _ip_text(self.a_ip if self.client_is_a else self.b_ip)
+            return _ip_text(a_ip)
+        return _ip_text(a_ip if self.client_is_a else b_ip)
 
     def to_flow(self, flow_id: int, input_index: int, texts: dict[bytes, str] | None = None) -> Flow:
         """The flow record; ``texts`` caches address texts across the flows of one table (one string each)."""
@@ -102,11 +107,12 @@ class Conv:
                                         self.synack_from_a)
         if texts is None:
             texts = {}
-        a_ip, b_ip = texts.get(self.a_ip), texts.get(self.b_ip)
+        a_raw, b_raw = self.addresses()
+        a_ip, b_ip = texts.get(a_raw), texts.get(b_raw)
         if a_ip is None:
-            a_ip = texts[self.a_ip] = _ip_text(self.a_ip)
+            a_ip = texts[a_raw] = _ip_text(a_raw)
         if b_ip is None:
-            b_ip = texts[self.b_ip] = _ip_text(self.b_ip)
+            b_ip = texts[b_raw] = _ip_text(b_raw)
         a = Endpoint(a_ip, self.a_port)
         b = Endpoint(b_ip, self.b_port)
         if client_is_a:
@@ -157,6 +163,13 @@ def few_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+def reverse_key(key: bytes, sport: int, dport: int) -> bytes:
+    """The key of the other direction: a key is the source address, the destination address, then the
+    source and destination port (``sport``, ``dport``)."""
+    n = (len(key) - 4) >> 1
+    return key[n:2 * n] + key[:n] + PORTS(dport, sport)
+
+
 def _ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
@@ -177,7 +190,8 @@ class ConversationTable:
         self._live_udp: dict[bytes, Conv] = {}
         self._ip = IpDecoder()
         self._dns_cache = MessageCache()
-        self.flow_of: dict[int, Flow] = {}  # id(conv) -> its Flow, for the canary search's hits
+        self.flow_of: dict[Conv, int] = {}  # conversation -> its flow's id, for the canary search's hits
+        self._results: list[tuple] | None = None  # the second process's, from ``end`` to ``records``
 
     def run(self, records) -> None:
         """Count every frame of ``records`` (``(linktype, buf, off, caplen, origlen, ts)`` tuples)."""
@@ -377,9 +391,7 @@ class ConversationTable:
     def _new_conv(self, proto: int, key: bytes, sport: int, dport: int, frame: int, ts: float,
                   flags: int) -> Conv:
         """A conversation from its first packet's key (source, destination address; ports)."""
-        n = (len(key) - 4) >> 1
-        src, dst = key[:n], key[n:2 * n]
-        conv = Conv(proto, src, sport, dst, dport, frame, ts, flags)
+        conv = Conv(proto, key, sport, dport, frame, ts, flags)
         transport = "tcp" if proto == TCP else "udp"
         client_port, server_port = (sport, dport) if conv.client_is_a else (dport, sport)
         if self.remote is not None:
@@ -389,44 +401,41 @@ class ConversationTable:
         conv.index = len(self.convs)
         self.convs.append(conv)
         live = self._live_tcp if proto == TCP else self._live_udp
-        conv.key = key
-        live[key] = live[dst + src + PORTS(dport, sport)] = conv
+        live[key] = live[reverse_key(key, sport, dport)] = conv
         return conv
 
-    def flows(self, input_index: int = 0) -> list[Flow]:
-        """Flow records (ids from 1 in first-frame order), each filled in by its inspector.
-
-        Ends the table: the lookup dict and each inspector are released as soon as they are used (memory
-        stays near one copy of the flows).
-        """
+    def end(self) -> None:
+        """No more frames: the lookup is released and, with a second process, its results are collected (the
+        DNS entries are complete from here on)."""
         self._live_tcp = {}
         self._live_udp = {}
         if self.remote is not None:
-            self.remote.end()  # the second process finishes while the flow records are made here
-        with few_collections():  # only new records, no cycles
-            return self._flows(input_index)
+            self.remote.end()
+            self._results, self.dns = self.remote.finish()
 
-    def _flows(self, input_index: int) -> list[Flow]:
-        out = []
+    def records(self, input_index: int = 0) -> Iterator[Flow]:
+        """Flow records (ids from 1 in first-frame order), each filled in by its inspector, made as they are
+        taken (after ``end``; once). Each conversation is let go once its record is made, so a caller that
+        writes the records as they come holds one copy of the table at most."""
         convs, self.convs = self.convs, []
-        keep = self.canary is not None  # flow_of is keyed by id(conv): the conversations must stay alive
+        results, self._results = self._results, None
+        keep = self.canary is not None  # flow_of holds the conversations: they stay alive
         texts: dict[bytes, str] = {}
-        for n in range(1, len(convs) + 1):
-            conv = convs[n - 1]
-            if not keep:
-                convs[n - 1] = None  # let it go once its record is made (memory: one copy of the flows)
-            flow = conv.to_flow(n, input_index, texts)
-            if self.remote is None:
-                insp = conv.inspector
-                insp.apply(flow)
-                if insp.dns:
-                    self.dns.take(conv.querier, insp.dns)
-            conv.inspector = None
-            out.append(flow)
-            if self.canary is not None:
-                self.flow_of[id(conv)] = flow
-        if self.remote is not None:
-            results, self.dns = self.remote.finish()
-            for flow, result in zip(out, results, strict=True):
-                apply_inspection(result, flow)
-        return out
+        with few_collections():  # only new records, no cycles
+            for n in range(1, len(convs) + 1):
+                conv = convs[n - 1]
+                convs[n - 1] = None
+                flow = conv.to_flow(n, input_index, texts)
+                if results is None:
+                    conv.inspector.apply(flow)
+                else:
+                    apply_inspection(results[n - 1], flow)
+                conv.inspector = None
+                if keep:
+                    self.flow_of[conv] = n
+                yield flow
+
+    def flows(self, input_index: int = 0) -> list[Flow]:
+        """``end``, then every record."""
+        self.end()
+        return list(self.records(input_index))

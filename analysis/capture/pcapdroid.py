@@ -60,6 +60,8 @@ class AppMarks:
         self._old_blocks: dict[int, int] = {}  # unknown block version or type -> first offset
         self._bad_trailers = 0
         self._first_bad_trailer = 0
+        self._apps: dict[int, App] = {}  # UID -> the record its flows share
+        self._unmapped: dict[int, int] = {}  # UID -> flows given the UID only
 
     def mark(self, frame: int, uid: int) -> None:
         """Frame ``frame`` (numbered as Wireshark does) belongs to ``uid`` (NONE: no UID)."""
@@ -131,10 +133,9 @@ class AppMarks:
         return NONE
 
     # -- flows ----------------------------------------------------------------------------------------
-    def attach(self, flows: Iterable[Flow]) -> list[str]:
-        """Give each flow the app of its first frame; the warnings about PCAPdroid's records (one per kind)."""
-        apps: dict[int, App] = {}
-        unmapped: dict[int, int] = {}  # UID -> flows
+    def attach(self, flows: Iterable[Flow]) -> None:
+        """Give each flow the app of its first frame (the flows may come in several parts)."""
+        apps, unmapped = self._apps, self._unmapped
         if self._frames:
             for flow in flows:
                 uid = self.uid_at(flow.first_frame)
@@ -146,7 +147,6 @@ class AppMarks:
                 if app.id is None and app.name is None and uid not in self._bad_block_uids:
                     unmapped[uid] = unmapped.get(uid, 0) + 1
                 flow.app = app
-        return self._warnings(unmapped)
 
     def _app(self, uid: int) -> App:
         mapped = self.packages.get(uid)
@@ -154,7 +154,9 @@ class AppMarks:
             return App(id=mapped[0] or None, name=mapped[1] or None, uid=uid, source=SOURCE)
         return App(id=None, name=self.trailer_names.get(uid) or None, uid=uid, source=SOURCE)
 
-    def _warnings(self, unmapped: dict[int, int]) -> list[str]:
+    def warnings(self) -> list[str]:
+        """The warnings about PCAPdroid's records (one per kind), once every flow is attached."""
+        unmapped = self._unmapped
         out = []
         if self._bad_blocks:
             some = "1 PCAPdroid UID map block is" if self._bad_blocks == 1 else \

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analysis.model import Capture
+from analysis.model import Capture, Flow, FlowStream
 from analysis.report.csvout import flows_csv
 from analysis.report.zeeklog import conn_lines
 from analysis.sharedpath import shared_path
@@ -15,29 +15,37 @@ BATCH = 512  # flows per piece written
 FORMATS = ("jsonl", "csv", "table", "zeek")
 
 
-def render_flows(capture: Capture, fmt: str) -> str:
-    """The capture's flows as ``jsonl``, ``csv``, ``zeek`` or ``table`` text."""
-    return "".join(iter_flows(capture, fmt))
+def render_flows(flows: Capture | FlowStream, fmt: str) -> str:
+    """The flows as ``jsonl``, ``csv``, ``zeek`` or ``table`` text."""
+    return "".join(iter_flows(flows, fmt))
 
 
-def iter_flows(capture: Capture, fmt: str) -> Iterator[str]:
-    """``render_flows`` in pieces of up to ``BATCH`` flows, so big tables are written as they are made."""
+def iter_flows(flows: Capture | FlowStream, fmt: str) -> Iterator[str]:
+    """``render_flows`` in pieces of up to ``BATCH`` flows, written as a stream's parts are made (the aligned
+    table waits for every flow: its columns' widths)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown flow table format {fmt!r}")
+    stream = flows if isinstance(flows, FlowStream) else FlowStream.of(flows)
     if fmt == "table":
-        yield _table(capture)
+        yield _table(stream.capture())
         return
-    flows = capture.flows
-    for start in range(0, max(len(flows), 1), BATCH):
-        part = flows[start:start + BATCH]
-        if fmt == "jsonl":
-            lines = [f.json_line() for f in part]
-            lines.append("")  # the last line's newline
-            yield "\n".join(lines)
-        elif fmt == "zeek":
-            yield conn_lines(part)
-        else:
-            yield flows_csv((f.to_json() for f in part), header=start == 0)
+    first = True
+    for part in stream.parts:
+        for start in range(0, len(part), BATCH):
+            yield _piece(part[start:start + BATCH], fmt, first)
+            first = False
+    if first:  # no flow: what the format writes for none (CSV: its header)
+        yield _piece([], fmt, True)
+
+
+def _piece(flows: list[Flow], fmt: str, first: bool) -> str:
+    if fmt == "jsonl":
+        lines = [f.json_line() for f in flows]
+        lines.append("")  # the last line's newline
+        return "\n".join(lines)
+    if fmt == "zeek":
+        return conn_lines(flows)
+    return flows_csv((f.to_json() for f in flows), header=first)
 
 
 def _printable(text: str) -> str:
