@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from struct import Struct
 from typing import TYPE_CHECKING
 
-from analysis.capture.connstate import CONTROL, MAX_CONTROL, WANT_ALL, Control, tcp_state, udp_state
+from analysis.capture.connstate import CONTROL, CONTROL_RECORD, MAX_CONTROL_BYTES, WANT_ALL, tcp_state, udp_state
 from analysis.capture.inspect import FlowInspector, apply_inspection
 from analysis.capture.ip import CARRIERS_V4, CARRIERS_V6, PORTS, TCP, TUNNEL_PORTS, UDP, IpDecoder
 from analysis.capture.linklayer import DECODERS
@@ -70,7 +70,7 @@ class Conv:
         self.a_pkts = self.a_bytes = self.b_pkts = self.b_bytes = 0
         self.a_pay = self.b_pay = 0  # payload bytes (TCP/UDP), as captured
         tcp = proto == TCP
-        self.controls: list[Control] | None = [] if tcp else None  # TCP's SYN, FIN and RST packets
+        self.controls: bytes | None = b"" if tcp else None  # TCP's SYN, FIN and RST packets (CONTROL_RECORDs)
         self.first: list[int] | None = [0, 0, 0, 0] if tcp else None  # see connstate.tcp_state
         self.want = WANT_ALL if tcp else 0  # bits of ``first`` still to find (connstate.WANT_*)
         self.syn_from_a: bool | None = None
@@ -214,6 +214,7 @@ class ConversationTable:
         slow = self._segment
         new_conv = self._new_conv
         eth4, head6, l4head = ETH_V4_HEAD, V6_HEAD, L4_HEAD
+        pack_control = CONTROL_RECORD.pack
         tunnel_ports = TUNNEL_PORTS
         carriers4, carriers6 = CARRIERS_V4, CARRIERS_V6
         frame = self.frames
@@ -303,8 +304,8 @@ class ConversationTable:
                         conv.first[FIRST_SLOT[bit]] = frame
                 if not conv.todo and not flags & CONTROL:
                     continue
-                if flags & CONTROL and len(conv.controls) < MAX_CONTROL:
-                    conv.controls.append((frame, is_a, flags, seq, pay))
+                if flags & CONTROL and len(conv.controls) < MAX_CONTROL_BYTES:
+                    conv.controls += pack_control(frame, is_a, flags, seq, pay)
                 if flags:
                     if is_a:
                         if conv.base_a is None:
