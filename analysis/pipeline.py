@@ -2,7 +2,8 @@
 
 The only place that loads, classifies, decides and reports. The command line, the demo, the lab and the live
 mitmproxy session (``analysis.live``) call its public parts only: ``Settings``, ``load``, ``analyze``,
-``analyze_capture``, ``flow_table``, ``logs_view`` and, for flows that arrive one at a time, ``LiveAnalysis``.
+``analyze_capture``, ``flow_table`` (a ``FlowStream``: records made, classified and written a part at a time),
+``logs_view`` and, for flows that arrive one at a time, ``LiveAnalysis``.
 """
 
 from __future__ import annotations
