@@ -260,3 +260,34 @@ def test_ranges_of_an_address_give_match_ips_answer_for_every_port(tmp_path):
     assert cat.match_ip("198.51.100.7", 5223).entry == "narrow"
     assert cat.match_ip("198.51.100.7", 443).entry == "wide"
     assert cat.match_ip("2001:db8:1::5", 443).matched == "2001:db8::/32"
+
+
+def test_ranges_of_agrees_with_ipaddress_inside_at_the_edges_and_outside(tmp_path):
+    """``ranges_of`` (one look-up per prefix length): every range holding the address, longest first, as
+    ``ipaddress`` finds them, at each range's first and last address, just outside them and at 20,000 random
+    addresses."""
+    import random
+
+    user = tmp_path / "extra.toml"
+    user.write_text('[[entry]]\nid = "short"\nowner = "S"\ncategory = "cdn"\ncidrs = ["100.64.0.0/10", "fc00::/7"]\n'
+                    'source = "test"\n')
+    cat = Catalog.load([str(user)])
+    nets = [(ipaddress.ip_network(cidr, strict=False), entry) for entry in cat.entries.values() for cidr in entry.cidrs]
+    assert {n.version for n, _e in nets} == {4, 6}
+    rng = random.Random(16)
+    probes = [ipaddress.ip_address(rng.getrandbits(32)) for _ in range(10_000)]
+    probes += [ipaddress.ip_address(rng.getrandbits(128)) for _ in range(10_000)]
+    for net, _entry in nets:
+        last = 2 ** net.max_prefixlen - 1
+        for value in (int(net.network_address) - 1, int(net.network_address), int(net.broadcast_address),
+                      int(net.broadcast_address) + 1):
+            if 0 <= value <= last:
+                probes.append(ipaddress.IPv4Address(value) if net.version == 4 else ipaddress.IPv6Address(value))
+    found = 0
+    for addr in probes:
+        expected = sorted(((net, entry) for net, entry in nets if net.version == addr.version and addr in net),
+                          key=lambda pair: -pair[0].prefixlen)
+        got = cat.ranges_of(addr.version, int(addr))
+        assert [(m, e.id) for m, e in got] == [(str(n), e.id) for n, e in expected], addr
+        found += bool(got)
+    assert found > len(nets)  # the edges inside every range were found
