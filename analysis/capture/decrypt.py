@@ -88,16 +88,14 @@ def apply_keylog(capture: Capture, paths: list[str], keylog_path: str, case: Cas
     tshark = shutil.which("tshark")
     if tshark is None:
         raise InputError(keylog_path, "--keylog needs tshark (Wireshark's command-line tool), not found")
-    from analysis.inputkind import sniff
-
     for index, path in enumerate(paths):
-        if sniff(path) == "mitm":
-            continue  # mitmproxy flows are already decrypted
         flows: dict[frozenset, Flow] = {}
-        for flow in capture.flows:
-            if flow.input_index == index and flow.transport == "tcp":
+        for flow in capture.flows:  # mitmproxy's flows (source "mitm") are decrypted already
+            if flow.input_index == index and flow.transport == "tcp" and flow.source == "pcap":
                 flows[frozenset((endpoint(flow.client.ip, flow.client.port),
                                  endpoint(flow.server.ip, flow.server.port)))] = flow
+        if not flows:
+            continue  # no TCP connection read from a capture file: nothing for tshark to decrypt
         seen: dict[int, list[str]] = {}
         for row in tshark_rows(tshark, path, keylog_path):
             src = _last(row["ip.src"]) or _last(row["ipv6.src"])
