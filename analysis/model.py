@@ -8,7 +8,7 @@ the report code never guesses at attribute names.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -418,20 +418,37 @@ class Capture:
     def complete(self) -> bool:
         return all(i.complete for i in self.inputs)
 
-    def records(self) -> Iterator[list[Flow]]:
-        """The flows as one part (what ``CountedCapture.records`` gives in many)."""
-        if self.flows:
+    @property
+    def flow_count(self) -> int:
+        return len(self.flows)
+
+    @property
+    def part_count(self) -> int:
+        return 1 if self.flows else 0
+
+    shareable = True  # its one part can be made in another process (see ``CountedCapture``)
+
+    def records(self, mine: Callable[[int], bool] | None = None) -> Iterator[list[Flow]]:
+        """The flows as one part (what ``CountedCapture.records`` gives in many); none when ``mine`` refuses
+        part 0."""
+        if self.flows and (mine is None or mine(0)):
             yield self.flows
 
 
 @dataclass(slots=True)
 class FlowStream:
     """Flow records of one or more inputs, made as ``parts`` is taken (lists of flows in id order; once), with
-    the inputs' descriptions and DNS entries. The inputs' warnings are complete once every part is taken."""
+    the inputs' descriptions and DNS entries. The inputs' warnings are complete once every part is taken.
+
+    ``share``, where set, makes the same ``part_count`` parts another way, for two processes: ``share(k, n)``
+    yields parts k, k + n, k + 2n... (each, even an empty one, in order) and makes no other; taken instead of
+    ``parts``, by every process, after a fork (``analysis.twoprocess``)."""
 
     inputs: list[InputInfo]
     dns: list[DnsEntry]
     parts: Iterator[list[Flow]]
+    share: Callable[[int, int], Iterator[list[Flow]]] | None = None
+    part_count: int = 0
 
     @classmethod
     def of(cls, capture: Capture) -> FlowStream:

@@ -76,26 +76,29 @@ def _read_all(paths: list[str], case: Case | None, digest: bool) -> list[Capture
     return sources
 
 
-def _records(sources: list[Capture | CountedCapture], case: Case | None) -> Iterator[list[Flow]]:
+def _records(sources: list[Capture | CountedCapture], case: Case | None, share: int = 0,
+             shares: int = 1) -> Iterator[list[Flow]]:
     """Every input's flow records in parts. Ids go on from the inputs before (each input numbers from 1),
-    its hits too once its records are made; with a case that names devices, only their flows."""
+    its hits too once its records are made; with a case that names devices, only their flows. With
+    ``shares`` over 1, only the parts numbered ``share`` modulo ``shares`` across the inputs, each even when
+    the device filter empties it (see ``FlowStream.share``)."""
     keep = set(case.devices) if case is not None and case.devices else None
-    offset = 0
+    offset = first = 0
     for source in sources:
-        made = 0
-        for part in source.records():
-            made += len(part)
+        mine = None if shares == 1 else (lambda number, first=first: (first + number) % shares == share)
+        for part in source.records(mine=mine):
             if offset:
                 for flow in part:
                     flow.id += offset
             if keep is not None:
                 part = [f for f in part if f.client.ip in keep]
-            if part:
+            if part or mine is not None:
                 yield part
         if offset:
             for hit in source.hits:
                 hit.flow_id += offset
-        offset += made
+        offset += source.flow_count
+        first += source.part_count
 
 
 def _dns(sources: list[Capture | CountedCapture], case: Case | None) -> list[DnsEntry]:
@@ -128,7 +131,12 @@ def flow_table(paths: list[str], case: Case, catalog_paths: list[str] | tuple[st
     classifier = Classifier(case, catalog)
     classifier.learn_dns(dns)  # every input's answers, before the first flow is classified
     inputs = [info for source in sources for info in source.inputs]
-    return FlowStream(inputs, dns, _table_parts(_records(sources, case), classifier, owners_db, case, inputs))
+
+    def parts(share: int = 0, shares: int = 1) -> Iterator[list[Flow]]:
+        return _table_parts(_records(sources, case, share, shares), classifier, owners_db, case, inputs)
+
+    return FlowStream(inputs, dns, parts(), parts if all(s.shareable for s in sources) else None,
+                      sum(s.part_count for s in sources))
 
 
 def _table_parts(parts: Iterator[list[Flow]], classifier: Classifier, owners_db: AsnDatabase, case: Case,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from itertools import batched
 
 from analysis.capture.canaryhits import PayloadHits
 from analysis.capture.conversations import ConversationTable
@@ -95,13 +94,25 @@ class CountedCapture:
         self.inputs = [info]
         self.hits: list[CanaryHit] = []  # the raw canary hits, once every record is made
         self.input_index = input_index
+        self.flow_count = len(table.convs)
         self._apps, self._table, self._canary = reader.apps, table, canary
 
-    def records(self, part: int = RECORDS_PART) -> Iterator[list[Flow]]:
-        """The flow records in parts of up to ``part`` flows, in id order."""
+    @property
+    def part_count(self) -> int:
+        """How many parts ``records`` yields when every part is made here."""
+        return -(-self.flow_count // RECORDS_PART)
+
+    @property
+    def shareable(self) -> bool:
+        """Its parts can be made by two processes: no canary search (its hits name every flow) and no
+        PCAPdroid records (their warnings count every flow)."""
+        return self._canary is None and not self._apps.has_frames()
+
+    def records(self, mine: Callable[[int], bool] | None = None) -> Iterator[list[Flow]]:
+        """The flow records in parts of up to ``RECORDS_PART`` flows, in id order; with ``mine``, only the
+        parts whose number (from 0) it accepts (see ``shareable``)."""
         dns_names = DnsNames(self.dns)
-        for flows in batched(self._table.records(self.input_index), part):
-            flows = list(flows)
+        for flows in self._table.records(self.input_index, RECORDS_PART, mine):
             self._apps.attach(flows)  # PCAPdroid's app of each flow
             dns_names.attach(flows)
             yield flows

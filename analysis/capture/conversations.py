@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from struct import Struct
 from typing import TYPE_CHECKING
@@ -414,29 +414,39 @@ class ConversationTable:
             self.remote.end()
             self._results, self.dns = self.remote.finish()
 
-    def records(self, input_index: int = 0) -> Iterator[Flow]:
-        """Flow records (ids from 1 in first-frame order), each filled in by its inspector, made as they are
-        taken (after ``end``; once). Each conversation is let go once its record is made, so a caller that
-        writes the records as they come holds one copy of the table at most."""
+    def records(self, input_index: int = 0, part: int = 512,
+                mine: Callable[[int], bool] | None = None) -> Iterator[list[Flow]]:
+        """Flow records (ids from 1 in first-frame order) in parts of up to ``part``, each filled in by its
+        inspector, made as they are taken (after ``end``; once). With ``mine``, only the parts whose number
+        (from 0) it accepts are made and yielded (another process makes the others). Each conversation is let
+        go once its record is made or its part passed over, so a caller that writes the records as they come
+        holds one copy of the table at most."""
         convs, self.convs = self.convs, []
         results, self._results = self._results, None
         keep = self.canary is not None  # flow_of holds the conversations: they stay alive
         texts: dict[bytes, str] = {}
         with few_collections():  # only new records, no cycles
-            for n in range(1, len(convs) + 1):
-                conv = convs[n - 1]
-                convs[n - 1] = None
-                flow = conv.to_flow(n, input_index, texts)
-                if results is None:
-                    conv.inspector.apply(flow)
-                else:
-                    apply_inspection(results[n - 1], flow)
-                conv.inspector = None
-                if keep:
-                    self.flow_of[conv] = n
-                yield flow
+            for number, start in enumerate(range(0, len(convs), part)):
+                stop = min(start + part, len(convs))
+                if mine is not None and not mine(number):
+                    convs[start:stop] = [None] * (stop - start)
+                    continue
+                flows = []
+                for n in range(start + 1, stop + 1):
+                    conv = convs[n - 1]
+                    convs[n - 1] = None
+                    flow = conv.to_flow(n, input_index, texts)
+                    if results is None:
+                        conv.inspector.apply(flow)
+                    else:
+                        apply_inspection(results[n - 1], flow)
+                    conv.inspector = None
+                    if keep:
+                        self.flow_of[conv] = n
+                    flows.append(flow)
+                yield flows
 
     def flows(self, input_index: int = 0) -> list[Flow]:
         """``end``, then every record."""
         self.end()
-        return list(self.records(input_index))
+        return [flow for part in self.records(input_index) for flow in part]

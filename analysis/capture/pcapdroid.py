@@ -133,6 +133,10 @@ class AppMarks:
         return NONE
 
     # -- flows ----------------------------------------------------------------------------------------
+    def has_frames(self) -> bool:
+        """True when some frame carries an app (``attach`` has flows to mark)."""
+        return bool(self._frames)
+
     def attach(self, flows: Iterable[Flow]) -> None:
         """Give each flow the app of its first frame (the flows may come in several parts)."""
         apps, unmapped = self._apps, self._unmapped

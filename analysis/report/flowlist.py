@@ -9,10 +9,12 @@ from analysis.model import Capture, Flow, FlowStream
 from analysis.report.csvout import flows_csv
 from analysis.report.zeeklog import conn_lines
 from analysis.sharedpath import shared_path
+from analysis.twoprocess import interleaved, two_cores
 
 NAME_WIDTH = 48
 BATCH = 512  # flows per piece written
 FORMATS = ("jsonl", "csv", "table", "zeek")
+TWO_PROCESSES = 16  # a stream of at least this many parts is made and written by two processes
 
 
 def render_flows(flows: Capture | FlowStream, fmt: str) -> str:
@@ -22,12 +24,17 @@ def render_flows(flows: Capture | FlowStream, fmt: str) -> str:
 
 def iter_flows(flows: Capture | FlowStream, fmt: str) -> Iterator[str]:
     """``render_flows`` in pieces of up to ``BATCH`` flows, written as a stream's parts are made (the aligned
-    table waits for every flow: its columns' widths)."""
+    table waits for every flow: its columns' widths). A long stream that can be shared is made by two
+    processes (``analysis.twoprocess``), each making every other part: the same text, in the same order."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown flow table format {fmt!r}")
     stream = flows if isinstance(flows, FlowStream) else FlowStream.of(flows)
     if fmt == "table":
         yield _table(stream.capture())
+        return
+    if stream.share is not None and stream.part_count >= TWO_PROCESSES and two_cores():
+        share = stream.share
+        yield from interleaved(stream.part_count, lambda k, n: _shared_pieces(share(k, n), fmt, k == 0))
         return
     first = True
     for part in stream.parts:
@@ -36,6 +43,14 @@ def iter_flows(flows: Capture | FlowStream, fmt: str) -> Iterator[str]:
             first = False
     if first:  # no flow: what the format writes for none (CSV: its header)
         yield _piece([], fmt, True)
+
+
+def _shared_pieces(parts: Iterator[list[Flow]], fmt: str, first: bool) -> Iterator[str]:
+    """One piece per part, even an empty one (the CSV header goes with part 0: ``first``)."""
+    for part in parts:
+        yield "".join(_piece(part[start:start + BATCH], fmt, first and not start)
+                      for start in range(0, max(len(part), 1), BATCH))
+        first = False
 
 
 def _piece(flows: list[Flow], fmt: str, first: bool) -> str:
