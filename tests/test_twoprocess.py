@@ -50,15 +50,27 @@ def test_pieces_come_in_order_from_both_processes():
         assert mine == {f"{os.getpid()}>"} and len(child) == 1 and child != mine
 
 
-def test_the_childs_failure_is_one_error_and_no_process_is_left():
+def test_the_childs_failure_is_one_error_and_no_process_is_left(monkeypatch):
+    forked = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
     with pytest.raises(SecondProcessError, match="second process: ValueError: piece 5 cannot be made"):
         list(interleaved(8, _pieces(8, fail=5)))
     with pytest.raises(SecondProcessError, match="8 pieces announced, 6 made"):
         list(interleaved(8, _pieces(6)))
     with pytest.raises(SecondProcessError, match="more than the 4 pieces announced"):
         list(interleaved(4, _pieces(6)))
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # every child was waited for
+    assert len(forked) == 3
+    for pid in forked:  # every child was waited for
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def _text(paths: list[str], fmt: str, case: Case, *, shared: bool) -> str:
