@@ -97,6 +97,9 @@ class Catalog:
     _suffix: dict[str, CatalogEntry] = field(default_factory=dict)
     _nets: dict[int, dict[int, dict[int, tuple[str, CatalogEntry]]]] = field(default_factory=dict)
     _masks: dict[int, list[tuple[int, dict[int, tuple[str, CatalogEntry]]]]] = field(default_factory=dict)
+    # per version: (shift, the values of ``address >> shift`` that some range holds), shift leaving the
+    # shortest prefix's bits: most addresses hold none, and one set lookup tells (made at the first lookup)
+    _tops: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)
     _domains: DomainSplitter = field(default_factory=DomainSplitter)
 
     @classmethod
@@ -149,6 +152,7 @@ class Catalog:
             self._masks[net.version] = [
                 (((1 << length) - 1) << (bits - length), by_len[length]) for length in sorted(by_len, reverse=True)
             ]
+            self._tops.pop(net.version, None)
 
     # ---- lookups --------------------------------------------------------------------------------------
 
@@ -183,12 +187,24 @@ class Catalog:
     def ranges_of(self, version: int, value: int) -> tuple[tuple[str, CatalogEntry], ...]:
         """Every catalog range holding the address (4 or 6 and its integer, analysis.addresses.numeric), the
         longest prefix first, whatever their ports: a classifier keeps these per address, then ``pick_range``."""
+        tops = self._tops.get(version)
+        if tops is None:
+            tops = self._tops[version] = self._top_values(version)
+        if value >> tops[0] not in tops[1]:
+            return ()
         found = []
         for mask, ranges in self._masks.get(version, ()):
             hit = ranges.get(value & mask)
             if hit is not None:
                 found.append(hit)
         return tuple(found)
+
+    def _top_values(self, version: int) -> tuple[int, frozenset[int]]:
+        by_len = self._nets.get(version)
+        if not by_len:
+            return 0, frozenset()
+        shift = (32 if version == 4 else 128) - min(by_len)
+        return shift, frozenset(network >> shift for ranges in by_len.values() for network in ranges)
 
     @staticmethod
     def pick_range(ranges: tuple[tuple[str, CatalogEntry], ...], port: int | None) -> CatalogMatch | None:

@@ -291,3 +291,21 @@ def test_ranges_of_agrees_with_ipaddress_inside_at_the_edges_and_outside(tmp_pat
         assert [(m, e.id) for m, e in got] == [(str(n), e.id) for n, e in expected], addr
         found += bool(got)
     assert found > len(nets)  # the edges inside every range were found
+
+
+def test_ranges_of_after_a_shorter_range_is_added(tmp_path):
+    """``ranges_of`` first asks whether any range can hold the address (its top bits, as many as the
+    shortest prefix has); a range added after a lookup, even /0, is found, and so are the ones before it."""
+    user = tmp_path / "all.toml"
+    user.write_text('[[entry]]\nid = "all"\nowner = "A"\ncategory = "cdn"\ncidrs = ["0.0.0.0/0", "::/0"]\n'
+                    'source = "test"\n')
+    everything = Catalog.load([str(user)]).entries["all"]
+    cat = Catalog.load([])
+    outside, inside = (int(ipaddress.ip_address(ip)) for ip in ("192.0.2.1", "52.125.140.74"))
+    assert cat.ranges_of(4, outside) == () and cat.ranges_of(6, int(ipaddress.ip_address("2001:db8::1"))) == ()
+    before = [m for m, _e in cat.ranges_of(4, inside)]
+    assert before and before[0].startswith("52.125.")
+    cat.add(everything)
+    assert [m for m, _e in cat.ranges_of(4, outside)] == ["0.0.0.0/0"]
+    assert [m for m, _e in cat.ranges_of(6, int(ipaddress.ip_address("2001:db8::1")))] == ["::/0"]
+    assert [m for m, _e in cat.ranges_of(4, inside)] == [*before, "0.0.0.0/0"]

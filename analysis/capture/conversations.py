@@ -418,29 +418,32 @@ class ConversationTable:
                 mine: Callable[[int], bool] | None = None) -> Iterator[list[Flow]]:
         """Flow records (ids from 1 in first-frame order) in parts of up to ``part``, each filled in by its
         inspector, made as they are taken (after ``end``; once). With ``mine``, only the parts whose number
-        (from 0) it accepts are made and yielded (another process makes the others). Each conversation is let
-        go once its record is made or its part passed over, so a caller that writes the records as they come
-        holds one copy of the table at most."""
-        convs, self.convs = self.convs, []
-        results, self._results = self._results, None
+        (from 0) it accepts are made and yielded (another process makes the others). Without ``mine``, each
+        conversation is let go once its record is made, so a caller that takes every record at once holds one
+        copy of the table at most; with it the table is kept whole: letting go writes to every conversation's
+        memory, which a forked process shares with its parent until either writes (``analysis.twoprocess``)."""
+        convs = self.convs
+        results = self._results
+        if mine is None:
+            self.convs, self._results = [], None
         keep = self.canary is not None  # flow_of holds the conversations: they stay alive
         texts: dict[bytes, str] = {}
         with few_collections():  # only new records, no cycles
             for number, start in enumerate(range(0, len(convs), part)):
                 stop = min(start + part, len(convs))
                 if mine is not None and not mine(number):
-                    convs[start:stop] = [None] * (stop - start)
                     continue
                 flows = []
                 for n in range(start + 1, stop + 1):
                     conv = convs[n - 1]
-                    convs[n - 1] = None
                     flow = conv.to_flow(n, input_index, texts)
                     if results is None:
                         conv.inspector.apply(flow)
                     else:
                         apply_inspection(results[n - 1], flow)
-                    conv.inspector = None
+                    if mine is None:
+                        convs[n - 1] = None
+                        conv.inspector = None
                     if keep:
                         self.flow_of[conv] = n
                     flows.append(flow)
