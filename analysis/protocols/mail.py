@@ -339,15 +339,15 @@ class MailSession:
         """Feed one server line; returns literal bytes that follow (IMAP {n})."""
         if self.greeting is None:
             self.greeting = (line[:200].decode("latin-1"))
-        tag = self._starttls_tag if self._state == "starttls" else self._pending_tag
-        kind = reply_kind(self.protocol, line, tag)
-        if self._state == "starttls":
+        state = self._state
+        if state == "starttls":  # the reply decides only here (most server lines answer other commands)
+            kind = reply_kind(self.protocol, line, self._starttls_tag)
             if kind == "ok":
                 self.starttls = True
             elif kind == "no":
                 self.starttls_refused = True
                 self._state = "command"
-        elif self._state == "sasl" and kind in ("ok", "no"):
+        elif state == "sasl" and reply_kind(self.protocol, line, self._pending_tag) in ("ok", "no"):
             self._state = "command"
         if self.protocol == "imap":
             lit = _LITERAL.search(line.rstrip())
